@@ -1,0 +1,346 @@
+//! A data channel: its options, its inbox, and the task that fills the inbox.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+
+use bytes::BytesMut;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+use webrtc::data_channel::{DataChannel as RtcDataChannel, DataChannelEvent, RTCDataChannelInit};
+
+use crate::config::MAX_MESSAGE_SIZE;
+use crate::error::{Error, Result, from_webrtc};
+use crate::runtime::Runtime;
+use crate::state::ChannelState;
+
+/// Options of a data channel, as in `WebRTCPeerConnection.create_data_channel`'s dictionary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelOptions {
+    /// Delivered in order (`true`) or as they arrive.
+    pub ordered: bool,
+    /// Give up retransmitting after this many milliseconds. Exclusive with `max_retransmits`.
+    pub max_packet_life_time: Option<u16>,
+    /// Give up after this many retransmissions. Exclusive with `max_packet_life_time`.
+    pub max_retransmits: Option<u16>,
+    /// Sub-protocol name.
+    pub protocol: String,
+    /// `Some(id)`: both ends create the channel with this SCTP stream id, nothing is announced.
+    /// `None`: announced in-band, the remote end gets it as a new channel.
+    pub negotiated_id: Option<u16>,
+}
+
+impl Default for ChannelOptions {
+    fn default() -> Self {
+        ChannelOptions {
+            ordered: true,
+            max_packet_life_time: None,
+            max_retransmits: None,
+            protocol: String::new(),
+            negotiated_id: None,
+        }
+    }
+}
+
+impl ChannelOptions {
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.max_packet_life_time.is_some() && self.max_retransmits.is_some() {
+            return Err(Error::InvalidParameter(
+                "a channel takes maxPacketLifeTime or maxRetransmits, not both".into(),
+            ));
+        }
+        if self.negotiated_id == Some(u16::MAX) {
+            return Err(Error::InvalidParameter(
+                "channel id 65535 is reserved by SCTP".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn to_init(&self) -> RTCDataChannelInit {
+        RTCDataChannelInit {
+            ordered: self.ordered,
+            max_packet_life_time: self.max_packet_life_time,
+            max_retransmits: self.max_retransmits,
+            protocol: self.protocol.clone(),
+            negotiated: self.negotiated_id,
+        }
+    }
+}
+
+/// A received message. The payload is the buffer webrtc-rs reassembled it into: no copy.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// The payload.
+    pub data: BytesMut,
+    /// Sent as text (UTF-8) rather than binary.
+    pub is_string: bool,
+}
+
+struct Inbox {
+    queue: Mutex<VecDeque<Message>>,
+    len: AtomicUsize,
+    limit: usize,
+    // Woken when the reader makes room in a full inbox.
+    room: Notify,
+}
+
+/// Counters of one channel, updated without locks.
+#[derive(Default)]
+struct Counters {
+    messages_sent: AtomicU64,
+    bytes_sent: AtomicU64,
+    messages_received: AtomicU64,
+    bytes_received: AtomicU64,
+}
+
+struct Inner {
+    runtime: Runtime,
+    rtc: Arc<dyn RtcDataChannel>,
+    label: String,
+    options: ChannelOptions,
+    state: AtomicU8,
+    inbox: Inbox,
+    counters: Counters,
+}
+
+/// One data channel of a [`Connection`](crate::Connection). Clones share the channel.
+///
+/// Received messages wait in the channel's inbox until [`DataChannel::recv`] takes them; the
+/// inbox is bounded, and when it is full the channel stops reading so SCTP slows the sender.
+#[derive(Clone)]
+pub struct DataChannel {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for DataChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataChannel")
+            .field("label", &self.inner.label)
+            .field("id", &self.id())
+            .field("state", &self.ready_state())
+            .finish()
+    }
+}
+
+impl DataChannel {
+    /// Wraps a channel of webrtc-rs and starts the task that moves its events to the inbox.
+    pub(crate) fn start(
+        runtime: &Runtime,
+        rtc: Arc<dyn RtcDataChannel>,
+        label: String,
+        options: ChannelOptions,
+        inbox_limit: usize,
+    ) -> DataChannel {
+        let channel = DataChannel {
+            inner: Arc::new(Inner {
+                runtime: runtime.clone(),
+                rtc,
+                label,
+                options,
+                state: AtomicU8::new(ChannelState::Connecting as u8),
+                inbox: Inbox {
+                    queue: Mutex::new(VecDeque::new()),
+                    len: AtomicUsize::new(0),
+                    limit: inbox_limit,
+                    room: Notify::new(),
+                },
+                counters: Counters::default(),
+            }),
+        };
+        runtime.spawn(pump(channel.inner.clone()));
+        channel
+    }
+
+    /// The label given at creation.
+    pub fn label(&self) -> &str {
+        &self.inner.label
+    }
+
+    /// The SCTP stream id of a negotiated channel. webrtc-rs does not report the id it picks
+    /// for in-band channels, so those give `None`.
+    pub fn id(&self) -> Option<u16> {
+        self.inner.options.negotiated_id
+    }
+
+    /// The options given at creation.
+    pub fn options(&self) -> &ChannelOptions {
+        &self.inner.options
+    }
+
+    /// Current state.
+    pub fn ready_state(&self) -> ChannelState {
+        ChannelState::from_i32(self.inner.state.load(Ordering::Acquire) as i32)
+            .unwrap_or(ChannelState::Closed)
+    }
+
+    /// Whether messages can be sent now.
+    pub fn is_open(&self) -> bool {
+        self.ready_state() == ChannelState::Open
+    }
+
+    /// Sends a binary message. Never waits for the network: the message is queued for SCTP, or
+    /// an error says why not ([`Error::BufferFull`] when the peer is not keeping up).
+    pub fn send(&self, data: &[u8]) -> Result<()> {
+        self.check_send(data.len())?;
+        let rtc = &self.inner.rtc;
+        self.inner
+            .runtime
+            .block_on(rtc.try_send(BytesMut::from(data)))?
+            .map_err(from_webrtc)?;
+        self.count_sent(data.len());
+        Ok(())
+    }
+
+    /// Sends a text message.
+    pub fn send_text(&self, text: &str) -> Result<()> {
+        self.check_send(text.len())?;
+        let rtc = &self.inner.rtc;
+        self.inner
+            .runtime
+            .block_on(rtc.try_send_text(text))?
+            .map_err(from_webrtc)?;
+        self.count_sent(text.len());
+        Ok(())
+    }
+
+    fn check_send(&self, len: usize) -> Result<()> {
+        match self.ready_state() {
+            ChannelState::Open => {}
+            ChannelState::Connecting => {
+                return Err(Error::InvalidState(format!(
+                    "channel {:?} is not open yet",
+                    self.inner.label
+                )));
+            }
+            ChannelState::Closing | ChannelState::Closed => return Err(Error::Closed),
+        }
+        if len > MAX_MESSAGE_SIZE {
+            return Err(Error::PacketTooLarge {
+                size: len,
+                max: MAX_MESSAGE_SIZE,
+            });
+        }
+        Ok(())
+    }
+
+    fn count_sent(&self, len: usize) {
+        let c = &self.inner.counters;
+        c.messages_sent.fetch_add(1, Ordering::Relaxed);
+        c.bytes_sent.fetch_add(len as u64, Ordering::Relaxed);
+    }
+
+    /// Takes the oldest received message.
+    pub fn recv(&self) -> Option<Message> {
+        let inbox = &self.inner.inbox;
+        if inbox.len.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let message = {
+            let mut queue = inbox.queue.lock();
+            let message = queue.pop_front()?;
+            // Counted under the lock so the count never runs ahead of the queue.
+            inbox.len.store(queue.len(), Ordering::Release);
+            message
+        };
+        if inbox.len.load(Ordering::Acquire) + 1 >= inbox.limit {
+            inbox.room.notify_one();
+        }
+        Some(message)
+    }
+
+    /// Number of received messages waiting in the inbox.
+    pub fn available(&self) -> usize {
+        self.inner.inbox.len.load(Ordering::Acquire)
+    }
+
+    /// Bytes handed to `send` that SCTP has not yet delivered or given up on.
+    pub fn buffered_amount(&self) -> usize {
+        if !self.is_open() {
+            return 0;
+        }
+        let rtc = &self.inner.rtc;
+        match self.inner.runtime.block_on(rtc.outstanding_bytes()) {
+            Ok(Ok(bytes)) => bytes,
+            _ => 0,
+        }
+    }
+
+    /// (messages sent, bytes sent, messages received, bytes received)
+    pub fn counters(&self) -> (u64, u64, u64, u64) {
+        let c = &self.inner.counters;
+        (
+            c.messages_sent.load(Ordering::Relaxed),
+            c.bytes_sent.load(Ordering::Relaxed),
+            c.messages_received.load(Ordering::Relaxed),
+            c.bytes_received.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Closes the channel; the remote end sees it closed. Messages already received stay readable.
+    pub fn close(&self) {
+        let state = self.ready_state();
+        if matches!(state, ChannelState::Closing | ChannelState::Closed) {
+            return;
+        }
+        self.set_state(ChannelState::Closing);
+        let rtc = self.inner.rtc.clone();
+        self.inner.runtime.spawn(async move {
+            let _ = rtc.close().await;
+        });
+    }
+
+    fn set_state(&self, state: ChannelState) {
+        set_state(&self.inner, state);
+    }
+}
+
+fn set_state(inner: &Inner, state: ChannelState) {
+    inner.state.store(state as u8, Ordering::Release);
+}
+
+/// Moves the channel's events into its inbox and state; ends when the channel or its
+/// connection closes.
+async fn pump(inner: Arc<Inner>) {
+    let inbox = &inner.inbox;
+    loop {
+        // Wait for room first, so a reader that stopped reading holds back SCTP, not memory.
+        loop {
+            let room = inbox.room.notified();
+            if inbox.len.load(Ordering::Acquire) < inbox.limit {
+                break;
+            }
+            room.await;
+        }
+        let Some(event) = inner.rtc.poll().await else {
+            break;
+        };
+        match event {
+            DataChannelEvent::OnOpen => {
+                // A close requested before the open stays requested.
+                let _ = inner.state.compare_exchange(
+                    ChannelState::Connecting as u8,
+                    ChannelState::Open as u8,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+            }
+            DataChannelEvent::OnMessage(message) => {
+                let c = &inner.counters;
+                c.messages_received.fetch_add(1, Ordering::Relaxed);
+                c.bytes_received
+                    .fetch_add(message.data.len() as u64, Ordering::Relaxed);
+                let mut queue = inbox.queue.lock();
+                queue.push_back(Message {
+                    data: message.data,
+                    is_string: message.is_string,
+                });
+                inbox.len.store(queue.len(), Ordering::Release);
+            }
+            DataChannelEvent::OnClosing => set_state(&inner, ChannelState::Closing),
+            DataChannelEvent::OnClose => break,
+            _ => {}
+        }
+    }
+    set_state(&inner, ChannelState::Closed);
+}

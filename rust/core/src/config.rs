@@ -1,0 +1,129 @@
+//! How a connection is set up: ICE servers, transport policy, local sockets and limits.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// A STUN or TURN server, as in the `iceServers` entries of a WebRTC configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IceServer {
+    /// `stun:`, `stuns:`, `turn:` or `turns:` URLs (`?transport=tcp` selects TURN over TCP).
+    pub urls: Vec<String>,
+    /// TURN user name.
+    pub username: String,
+    /// TURN password.
+    pub credential: String,
+}
+
+/// Which candidates ICE may use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum IceTransportPolicy {
+    /// Host, server-reflexive and relay candidates.
+    #[default]
+    All,
+    /// Only TURN relay candidates: hides the player's addresses from other players.
+    Relay,
+}
+
+/// Largest message webrtc-rs carries in one SCTP message; also what libdatachannel (the stack of
+/// Godot's official plugin) and Chromium advertise, so it interoperates in both directions.
+pub const MAX_MESSAGE_SIZE: usize = 256 * 1024;
+
+/// Everything needed to create a [`Connection`](crate::Connection).
+#[derive(Debug, Clone)]
+pub struct ConnectionConfig {
+    /// STUN and TURN servers. Empty: host candidates only (LAN and loopback).
+    pub ice_servers: Vec<IceServer>,
+    /// Which candidates ICE may use.
+    pub ice_transport_policy: IceTransportPolicy,
+    /// Local address to bind. The unspecified address (the default) binds every non-loopback
+    /// interface; `127.0.0.1` keeps a connection on this machine.
+    pub bind_address: IpAddr,
+    /// Local UDP ports to choose from (inclusive); `None` lets the system pick.
+    pub port_range: Option<RangeInclusive<u16>>,
+    /// Bytes that may wait unacknowledged on one channel before sends fail with
+    /// [`Error::BufferFull`]. Keeps a slow peer from growing memory without bound.
+    pub send_buffer_limit: usize,
+    /// Messages that may wait unread on one channel. When it is full the channel stops reading,
+    /// so SCTP flow control slows the sender instead of memory growing.
+    pub receive_queue_limit: usize,
+    /// Time without traffic before ICE reports the connection as disconnected.
+    pub ice_disconnected_timeout: Duration,
+    /// Time after "disconnected" before ICE gives up ("failed").
+    pub ice_failed_timeout: Duration,
+    /// Interval of ICE keep-alives on an idle connection.
+    pub ice_keepalive_interval: Duration,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        ConnectionConfig {
+            ice_servers: Vec::new(),
+            ice_transport_policy: IceTransportPolicy::All,
+            bind_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port_range: None,
+            send_buffer_limit: 8 * 1024 * 1024,
+            receive_queue_limit: 4096,
+            ice_disconnected_timeout: Duration::from_secs(5),
+            ice_failed_timeout: Duration::from_secs(25),
+            ice_keepalive_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+impl ConnectionConfig {
+    /// A configuration bound to 127.0.0.1 with no ICE servers: peers on this machine only.
+    pub fn loopback() -> Self {
+        ConnectionConfig {
+            bind_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ..Default::default()
+        }
+    }
+
+    /// Checks URLs, credentials and ranges; the same checks [`Connection::new`](crate::Connection::new)
+    /// makes before touching the network.
+    pub fn validate(&self) -> Result<()> {
+        for server in &self.ice_servers {
+            if server.urls.is_empty() {
+                return Err(Error::InvalidConfig("an ICE server has no URL".into()));
+            }
+            for url in &server.urls {
+                let scheme = url.split(':').next().unwrap_or_default();
+                let host = url[scheme.len()..].trim_start_matches(':');
+                match scheme {
+                    "stun" | "stuns" => {}
+                    "turn" | "turns" => {
+                        if server.username.is_empty() || server.credential.is_empty() {
+                            return Err(Error::InvalidConfig(format!(
+                                "TURN server {url} needs a username and a credential"
+                            )));
+                        }
+                    }
+                    _ => {
+                        return Err(Error::InvalidConfig(format!(
+                            "ICE server URL {url:?} must start with stun:, stuns:, turn: or turns:"
+                        )));
+                    }
+                }
+                if host.is_empty() || host.starts_with('?') {
+                    return Err(Error::InvalidConfig(format!("ICE server URL {url:?} has no host")));
+                }
+            }
+        }
+        if let Some(range) = &self.port_range
+            && (range.is_empty() || *range.start() == 0)
+        {
+            return Err(Error::InvalidConfig(format!(
+                "port range {}..={} is empty or starts at 0",
+                range.start(),
+                range.end()
+            )));
+        }
+        if self.receive_queue_limit == 0 || self.send_buffer_limit == 0 {
+            return Err(Error::InvalidConfig("queue limits must be above zero".into()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,533 @@
+//! One WebRTC peer connection, driven from the caller's thread.
+//!
+//! Signaling calls (`create_offer`, `set_remote_description`, `add_ice_candidate`, ...) run to
+//! completion before they return, so their errors come back to the caller; what webrtc-rs
+//! reports later (local candidates, descriptions, state changes) waits in a queue that
+//! [`Connection::poll_event`] drains.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU16, Ordering};
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use rtc::peer_connection::configuration::setting_engine::SctpMaxMessageSize;
+use webrtc::data_channel::DataChannel as RtcDataChannel;
+use webrtc::peer_connection::{
+    PeerConnection as RtcPeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCIceServer,
+    RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSdpType,
+    RTCSessionDescription, RTCSignalingState, SettingEngineBuilder, StatsSelector,
+};
+
+use crate::channel::{ChannelOptions, DataChannel};
+use crate::config::{ConnectionConfig, IceTransportPolicy, MAX_MESSAGE_SIZE};
+use crate::error::{Error, Result};
+use crate::runtime::{Runtime, WeakRuntime};
+use crate::state::{ConnectionState, GatheringState, SdpType, SignalingState};
+use crate::stats::ConnectionStats;
+
+/// Something that happened on a connection, in the order it happened.
+#[derive(Debug, Clone)]
+pub enum ConnectionEvent {
+    /// A local offer or answer was created (and already applied); send it to the remote peer.
+    SessionDescription {
+        /// Offer or answer.
+        sdp_type: SdpType,
+        /// The SDP text.
+        sdp: String,
+    },
+    /// A local ICE candidate was found; send it to the remote peer.
+    IceCandidate {
+        /// Media stream id (`a=mid`) the candidate belongs to.
+        media: String,
+        /// Index of that media section.
+        index: i32,
+        /// The candidate line, `candidate:...`.
+        name: String,
+    },
+    /// The remote peer announced a channel in-band.
+    DataChannel(DataChannel),
+}
+
+/// State shared with webrtc-rs's event handler, which runs on the runtime's threads.
+struct Sink {
+    events: Mutex<VecDeque<ConnectionEvent>>,
+    connection: AtomicI32,
+    gathering: AtomicI32,
+    signaling: AtomicI32,
+    // The `a=mid` of our data section, which webrtc-rs leaves out of gathered candidates.
+    mid: Mutex<String>,
+    // Held weakly: the handler lives as long as webrtc-rs's driver task, which must not keep
+    // the runtime itself alive.
+    runtime: WeakRuntime,
+    inbox_limit: usize,
+}
+
+impl Sink {
+    fn push(&self, event: ConnectionEvent) {
+        self.events.lock().push_back(event);
+    }
+}
+
+struct Handler(Arc<Sink>);
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        if let Ok(init) = event.candidate.to_json() {
+            let media = self.0.mid.lock().clone();
+            self.0.push(ConnectionEvent::IceCandidate {
+                media,
+                index: 0,
+                name: init.candidate,
+            });
+        }
+    }
+
+    async fn on_signaling_state_change(&self, state: RTCSignalingState) {
+        self.0
+            .signaling
+            .store(SignalingState::from(state) as i32, Ordering::Release);
+    }
+
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        self.0
+            .gathering
+            .store(GatheringState::from(state) as i32, Ordering::Release);
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        // Closed is final: a late report from the driver must not revive a closed connection.
+        let state = ConnectionState::from(state) as i32;
+        let _ = self
+            .0
+            .connection
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
+                (old != ConnectionState::Closed as i32).then_some(state)
+            });
+    }
+
+    async fn on_data_channel(&self, rtc: Arc<dyn RtcDataChannel>) {
+        let Some(runtime) = self.0.runtime.upgrade() else {
+            return;
+        };
+        let options = ChannelOptions {
+            ordered: rtc.ordered().await.unwrap_or(true),
+            max_packet_life_time: rtc.max_packet_life_time().await.unwrap_or(None),
+            max_retransmits: rtc.max_retransmits().await.unwrap_or(None),
+            protocol: rtc.protocol().await.unwrap_or_default(),
+            negotiated_id: None,
+        };
+        let label = rtc.label().await.unwrap_or_default();
+        let channel = DataChannel::start(&runtime, rtc, label, options, self.0.inbox_limit);
+        self.0.push(ConnectionEvent::DataChannel(channel));
+    }
+}
+
+struct Inner {
+    runtime: Runtime,
+    rtc: Arc<dyn RtcPeerConnection>,
+    sink: Arc<Sink>,
+    remote_set: AtomicBool,
+    // Candidates that arrived before the remote description; applied right after it.
+    early_candidates: Mutex<Vec<RTCIceCandidateInit>>,
+    channels: Mutex<Vec<DataChannel>>,
+    closed: AtomicBool,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Without an explicit close webrtc-rs's driver task would keep running.
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            let rtc = self.rtc.clone();
+            self.runtime.spawn_closing(async move {
+                let _ = rtc.close().await;
+            });
+        }
+    }
+}
+
+/// A WebRTC peer connection (ICE, DTLS, SCTP data channels). Clones share the connection; it
+/// closes when the last clone is dropped or [`Connection::close`] is called.
+#[derive(Clone)]
+pub struct Connection {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("state", &self.connection_state())
+            .finish()
+    }
+}
+
+impl Connection {
+    /// Creates a connection and binds its local sockets. Nothing is sent until descriptions
+    /// are exchanged.
+    pub fn new(runtime: &Runtime, config: &ConnectionConfig) -> Result<Connection> {
+        config.validate()?;
+        let udp_addr = local_udp_address(config.bind_address, config.port_range.as_ref())?;
+        let sink = Arc::new(Sink {
+            events: Mutex::new(VecDeque::new()),
+            connection: AtomicI32::new(ConnectionState::New as i32),
+            gathering: AtomicI32::new(GatheringState::New as i32),
+            signaling: AtomicI32::new(SignalingState::Stable as i32),
+            mid: Mutex::new("0".to_owned()),
+            runtime: runtime.downgrade(),
+            inbox_limit: config.receive_queue_limit,
+        });
+        let rtc_config = RTCConfigurationBuilder::new()
+            .with_ice_servers(
+                config
+                    .ice_servers
+                    .iter()
+                    .map(|s| RTCIceServer {
+                        urls: s.urls.clone(),
+                        username: s.username.clone(),
+                        credential: s.credential.clone(),
+                    })
+                    .collect(),
+            )
+            .with_ice_transport_policy(match config.ice_transport_policy {
+                IceTransportPolicy::All => RTCIceTransportPolicy::All,
+                IceTransportPolicy::Relay => RTCIceTransportPolicy::Relay,
+            })
+            .build();
+        let settings = SettingEngineBuilder::new()
+            .with_ice_timeouts(
+                Some(config.ice_disconnected_timeout),
+                Some(config.ice_failed_timeout),
+                Some(config.ice_keepalive_interval),
+            )
+            .with_sctp_max_message_size(SctpMaxMessageSize::Bounded(MAX_MESSAGE_SIZE as u32))
+            .with_include_loopback_candidate(udp_addr.ip().is_loopback())
+            .build();
+        let builder = PeerConnectionBuilder::new()
+            .with_configuration(rtc_config)
+            .with_setting_engine(settings)
+            .with_handler(Arc::new(Handler(sink.clone())))
+            .with_runtime(runtime.adapter())
+            .with_udp_addrs(vec![udp_addr])
+            .with_data_channel_send_buffer_limit(config.send_buffer_limit);
+        let rtc = runtime
+            .block_on(builder.build())?
+            .map_err(|e| Error::InvalidConfig(e.to_string()))?;
+        Ok(Connection {
+            inner: Arc::new(Inner {
+                runtime: runtime.clone(),
+                rtc: Arc::new(rtc),
+                sink,
+                remote_set: AtomicBool::new(false),
+                early_candidates: Mutex::new(Vec::new()),
+                channels: Mutex::new(Vec::new()),
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// Whether two handles share one connection.
+    pub fn same(&self, other: &Connection) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// The runtime this connection runs on.
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// Creates an offer and applies it locally; the offer is delivered as a
+    /// [`ConnectionEvent::SessionDescription`] by the next [`poll_event`](Self::poll_event).
+    pub fn create_offer(&self) -> Result<()> {
+        self.check_open()?;
+        let rtc = &self.inner.rtc;
+        let offer = self.inner.runtime.block_on(async {
+            let offer = rtc.create_offer(None).await?;
+            rtc.set_local_description(offer.clone()).await?;
+            Ok::<_, webrtc::error::Error>(offer)
+        })?;
+        let offer = offer.map_err(|e| Error::InvalidState(e.to_string()))?;
+        self.set_signaling(SignalingState::HaveLocalOffer);
+        self.local_description_applied(SdpType::Offer, offer.sdp);
+        Ok(())
+    }
+
+    /// Applies a local description. Offers and answers this connection created are already
+    /// applied, so passing one back (as browser-style scripts do) changes nothing.
+    pub fn set_local_description(&self, sdp_type: &str, sdp: &str) -> Result<()> {
+        self.check_open()?;
+        let kind = parse_sdp_type(sdp_type)?;
+        let rtc = &self.inner.rtc;
+        let current = self.inner.runtime.block_on(rtc.local_description())?;
+        if current.is_some_and(|d| d.sdp == sdp && SdpType::from(d.sdp_type) == kind) {
+            return Ok(());
+        }
+        let desc = build_description(kind, sdp)?;
+        self.inner
+            .runtime
+            .block_on(rtc.set_local_description(desc))?
+            .map_err(|e| Error::InvalidSdp(e.to_string()))?;
+        self.set_signaling(match kind {
+            SdpType::Offer => SignalingState::HaveLocalOffer,
+            SdpType::Pranswer => SignalingState::HaveLocalPranswer,
+            _ => SignalingState::Stable,
+        });
+        self.remember_mid(sdp);
+        Ok(())
+    }
+
+    /// Applies the remote peer's description. A remote offer is answered at once: the answer
+    /// is applied locally and delivered by the next [`poll_event`](Self::poll_event).
+    pub fn set_remote_description(&self, sdp_type: &str, sdp: &str) -> Result<()> {
+        self.check_open()?;
+        let kind = parse_sdp_type(sdp_type)?;
+        let desc = build_description(kind, sdp)?;
+        let state = self.signaling_state();
+        let expected = match kind {
+            SdpType::Answer | SdpType::Pranswer => matches!(
+                state,
+                SignalingState::HaveLocalOffer | SignalingState::HaveRemotePranswer
+            ),
+            SdpType::Offer => matches!(
+                state,
+                SignalingState::Stable | SignalingState::HaveRemoteOffer
+            ),
+            SdpType::Rollback => true,
+        };
+        if !expected {
+            return Err(Error::InvalidState(format!(
+                "a remote {} does not fit signaling state {state:?}",
+                kind.as_str()
+            )));
+        }
+        let rtc = &self.inner.rtc;
+        let answer = self.inner.runtime.block_on(async {
+            rtc.set_remote_description(desc)
+                .await
+                .map_err(|e| Error::InvalidSdp(e.to_string()))?;
+            if kind != SdpType::Offer {
+                return Ok::<_, Error>(None);
+            }
+            let answer = rtc
+                .create_answer(None)
+                .await
+                .map_err(|e| Error::InvalidSdp(e.to_string()))?;
+            rtc.set_local_description(answer.clone())
+                .await
+                .map_err(|e| Error::InvalidSdp(e.to_string()))?;
+            Ok(Some(answer))
+        })??;
+        self.inner.remote_set.store(true, Ordering::Release);
+        self.set_signaling(match kind {
+            SdpType::Pranswer => SignalingState::HaveRemotePranswer,
+            _ => SignalingState::Stable,
+        });
+        if let Some(answer) = answer {
+            self.local_description_applied(SdpType::Answer, answer.sdp);
+        }
+        let early = std::mem::take(&mut *self.inner.early_candidates.lock());
+        for candidate in early {
+            // Already validated when it arrived; a failure now means the remote peer sent a
+            // candidate for another session, which ICE simply never uses.
+            let _ = self.inner.runtime.block_on(rtc.add_ice_candidate(candidate));
+        }
+        Ok(())
+    }
+
+    /// Adds a remote ICE candidate (trickle). `name` is the candidate line, with or without
+    /// its `candidate:` or `a=candidate:` prefix; an empty name marks the end of candidates.
+    pub fn add_ice_candidate(&self, media: &str, index: i32, name: &str) -> Result<()> {
+        self.check_open()?;
+        let line = name.trim().trim_start_matches("a=");
+        let body = line.strip_prefix("candidate:").unwrap_or(line);
+        if body.is_empty() {
+            return Ok(());
+        }
+        rtc::ice::candidate::unmarshal_candidate(body)
+            .map_err(|e| Error::InvalidCandidate(format!("{name:?}: {e}")))?;
+        let index = u16::try_from(index)
+            .map_err(|_| Error::InvalidCandidate(format!("media index {index} out of range")))?;
+        let candidate = RTCIceCandidateInit {
+            candidate: format!("candidate:{body}"),
+            sdp_mid: Some(media.to_owned()),
+            sdp_mline_index: Some(index),
+            ..Default::default()
+        };
+        if !self.inner.remote_set.load(Ordering::Acquire) {
+            self.inner.early_candidates.lock().push(candidate);
+            return Ok(());
+        }
+        let rtc = &self.inner.rtc;
+        self.inner
+            .runtime
+            .block_on(rtc.add_ice_candidate(candidate))?
+            .map_err(|e| Error::InvalidCandidate(format!("{name:?}: {e}")))
+    }
+
+    /// Creates a data channel. Allowed only before the connection starts connecting, like
+    /// Godot's `create_data_channel`; negotiated channels must be created on both ends.
+    pub fn create_data_channel(&self, label: &str, options: &ChannelOptions) -> Result<DataChannel> {
+        self.check_open()?;
+        options.validate()?;
+        if self.connection_state() != ConnectionState::New {
+            return Err(Error::InvalidState(
+                "data channels can only be created before the connection starts".into(),
+            ));
+        }
+        if let Some(id) = options.negotiated_id
+            && self.inner.channels.lock().iter().any(|c| c.id() == Some(id))
+        {
+            return Err(Error::InvalidParameter(format!(
+                "a channel with id {id} already exists"
+            )));
+        }
+        let rtc = &self.inner.rtc;
+        let dc = self
+            .inner
+            .runtime
+            .block_on(rtc.create_data_channel(label, Some(options.to_init())))?
+            .map_err(|e| Error::InvalidParameter(e.to_string()))?;
+        let channel = DataChannel::start(
+            &self.inner.runtime,
+            dc,
+            label.to_owned(),
+            options.clone(),
+            self.inner.sink.inbox_limit,
+        );
+        self.inner.channels.lock().push(channel.clone());
+        Ok(channel)
+    }
+
+    /// Takes the oldest pending event.
+    pub fn poll_event(&self) -> Option<ConnectionEvent> {
+        self.inner.sink.events.lock().pop_front()
+    }
+
+    /// Overall connection state.
+    pub fn connection_state(&self) -> ConnectionState {
+        ConnectionState::from_i32(self.inner.sink.connection.load(Ordering::Acquire))
+            .unwrap_or(ConnectionState::Closed)
+    }
+
+    /// ICE candidate gathering state.
+    pub fn gathering_state(&self) -> GatheringState {
+        GatheringState::from_i32(self.inner.sink.gathering.load(Ordering::Acquire))
+            .unwrap_or(GatheringState::Complete)
+    }
+
+    /// Offer/answer state.
+    pub fn signaling_state(&self) -> SignalingState {
+        SignalingState::from_i32(self.inner.sink.signaling.load(Ordering::Acquire))
+            .unwrap_or(SignalingState::Closed)
+    }
+
+    /// Closes the connection: the remote end sees its channels close. Pending events stay
+    /// readable. Returns at once; the close completes in the background.
+    pub fn close(&self) {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let sink = &self.inner.sink;
+        sink.connection
+            .store(ConnectionState::Closed as i32, Ordering::Release);
+        sink.signaling
+            .store(SignalingState::Closed as i32, Ordering::Release);
+        for channel in self.inner.channels.lock().iter() {
+            channel.close();
+        }
+        let rtc = self.inner.rtc.clone();
+        self.inner.runtime.spawn_closing(async move {
+            let _ = rtc.close().await;
+        });
+    }
+
+    /// Statistics of the selected candidate pair and the transport.
+    pub fn stats(&self) -> Result<ConnectionStats> {
+        let rtc = &self.inner.rtc;
+        let report = self
+            .inner
+            .runtime
+            .block_on(rtc.get_stats(Instant::now(), StatsSelector::None))?;
+        Ok(ConnectionStats::from_report(
+            &report,
+            self.connection_state(),
+        ))
+    }
+
+    fn set_signaling(&self, state: SignalingState) {
+        self.inner
+            .sink
+            .signaling
+            .store(state as i32, Ordering::Release);
+    }
+
+    fn remember_mid(&self, sdp: &str) {
+        if let Some(mid) = sdp
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("a=mid:"))
+        {
+            *self.inner.sink.mid.lock() = mid.to_owned();
+        }
+    }
+
+    fn local_description_applied(&self, sdp_type: SdpType, sdp: String) {
+        self.remember_mid(&sdp);
+        self.inner
+            .sink
+            .push(ConnectionEvent::SessionDescription { sdp_type, sdp });
+    }
+}
+
+fn parse_sdp_type(s: &str) -> Result<SdpType> {
+    SdpType::parse(s).ok_or_else(|| {
+        Error::InvalidSdp(format!(
+            "type {s:?} is not \"offer\", \"answer\", \"pranswer\" or \"rollback\""
+        ))
+    })
+}
+
+fn build_description(kind: SdpType, sdp: &str) -> Result<RTCSessionDescription> {
+    let sdp = sdp.to_owned();
+    let parsed = match kind {
+        SdpType::Offer => RTCSessionDescription::offer(sdp),
+        SdpType::Answer => RTCSessionDescription::answer(sdp),
+        SdpType::Pranswer => RTCSessionDescription::pranswer(sdp),
+        SdpType::Rollback => RTCSessionDescription::rollback(Some(sdp)),
+    };
+    let desc = parsed.map_err(|e| Error::InvalidSdp(e.to_string()))?;
+    debug_assert!(desc.sdp_type != RTCSdpType::Unspecified);
+    Ok(desc)
+}
+
+/// Picks the local UDP address: any port, or a free one from the configured range.
+fn local_udp_address(ip: IpAddr, range: Option<&RangeInclusive<u16>>) -> Result<SocketAddr> {
+    let Some(range) = range else {
+        return Ok(SocketAddr::new(ip, 0));
+    };
+    // Rotate the starting point so connections created together do not race for one port.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let len = u32::from(*range.end() - *range.start()) + 1;
+    let start = u32::from(NEXT.fetch_add(1, Ordering::Relaxed)) % len;
+    for k in 0..len {
+        let port = *range.start() + ((start + k) % len) as u16;
+        // Probing with a throwaway socket: webrtc-rs binds the address itself.
+        if UdpSocket::bind((ip, port)).is_ok() {
+            return Ok(SocketAddr::new(ip, port));
+        }
+    }
+    Err(Error::Io(format!(
+        "no free UDP port in {}..={} on {ip}",
+        range.start(),
+        range.end()
+    )))
+}

@@ -1,0 +1,175 @@
+//! The tokio runtime the core owns: started on first use, shared by every connection, stopped
+//! when the last connection using it is gone.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::runtime::Handle;
+
+use crate::error::{Error, Result};
+use crate::io_adapter::IoAdapter;
+
+/// Default name of the runtime's threads (visible in debuggers and `top -H`).
+pub const THREAD_NAME: &str = "webrtc-mesh";
+
+/// How long dropping the last handle waits for connections still closing, so remote peers
+/// hear of the close instead of timing out.
+const CLOSE_GRACE: Duration = Duration::from_millis(250);
+
+/// How long dropping the last handle waits for tasks to stop before leaving them behind.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// Settings of the runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Worker threads. One or two suit a game: every connection's work stays on few threads
+    /// and the game keeps the other cores.
+    pub worker_threads: usize,
+    /// `SO_RCVBUF`/`SO_SNDBUF` for every UDP socket. Linux's ~200 KiB default overflows under
+    /// bursts and costs seconds in SCTP loss recovery.
+    pub socket_buffer_size: usize,
+    /// Name of the runtime's threads (at most 15 bytes show on Linux).
+    pub thread_name: String,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        RuntimeConfig {
+            worker_threads: cores.clamp(1, 2),
+            socket_buffer_size: 4 * 1024 * 1024,
+            thread_name: THREAD_NAME.to_owned(),
+        }
+    }
+}
+
+struct Inner {
+    // `Option` so `Drop` can move the runtime out and shut it down with a timeout.
+    tokio: Option<tokio::runtime::Runtime>,
+    handle: Handle,
+    adapter: Arc<IoAdapter>,
+    // Close tasks still running; see `CLOSE_GRACE`.
+    closing: Arc<AtomicUsize>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(tokio) = self.tokio.take() {
+            let inside_runtime = Handle::try_current().is_ok();
+            let deadline = Instant::now() + CLOSE_GRACE;
+            while !inside_runtime
+                && self.closing.load(Ordering::Acquire) > 0
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            if inside_runtime {
+                // Dropped from inside a runtime (a task held the last handle): blocking here would
+                // panic, so let the threads wind down on their own.
+                tokio.shutdown_background();
+            } else {
+                tokio.shutdown_timeout(SHUTDOWN_TIMEOUT);
+            }
+        }
+    }
+}
+
+/// A handle to the core's tokio runtime. Cheap to clone; the runtime stops when the last clone
+/// (and with it the last connection) is dropped.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+static SHARED: Mutex<Weak<Inner>> = Mutex::new(Weak::new());
+
+impl Runtime {
+    /// The process-wide runtime, started with default settings if none is running.
+    pub fn shared() -> Result<Runtime> {
+        let mut shared = SHARED.lock();
+        if let Some(inner) = shared.upgrade() {
+            return Ok(Runtime { inner });
+        }
+        let runtime = Runtime::new(&RuntimeConfig::default())?;
+        *shared = Arc::downgrade(&runtime.inner);
+        Ok(runtime)
+    }
+
+    /// A runtime of its own, not shared with [`Runtime::shared`].
+    pub fn new(config: &RuntimeConfig) -> Result<Runtime> {
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.worker_threads.max(1))
+            .max_blocking_threads(2)
+            .thread_name(config.thread_name.clone())
+            .enable_all()
+            .build()?;
+        let handle = tokio.handle().clone();
+        let adapter = Arc::new(IoAdapter::new(handle.clone(), config.socket_buffer_size));
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                tokio: Some(tokio),
+                handle,
+                adapter,
+                closing: Arc::new(AtomicUsize::new(0)),
+            }),
+        })
+    }
+
+    /// Whether a shared runtime is alive (some connection still uses it).
+    pub fn shared_is_running() -> bool {
+        SHARED.lock().strong_count() > 0
+    }
+
+    pub(crate) fn adapter(&self) -> Arc<dyn webrtc::runtime::Runtime> {
+        self.inner.adapter.clone()
+    }
+
+    /// Starts `future` on the runtime and lets it run on its own.
+    pub(crate) fn spawn<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        drop(self.inner.handle.spawn(future));
+    }
+
+    /// Like [`spawn`](Self::spawn) for a task that closes a connection: dropping the last
+    /// handle gives such tasks a moment to finish.
+    pub(crate) fn spawn_closing<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let closing = self.inner.closing.clone();
+        closing.fetch_add(1, Ordering::AcqRel);
+        self.spawn(async move {
+            future.await;
+            closing.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+
+    pub(crate) fn downgrade(&self) -> WeakRuntime {
+        WeakRuntime(Arc::downgrade(&self.inner))
+    }
+
+    /// Runs a short operation of the WebRTC stack to completion on the calling thread. Used for
+    /// calls that only take the connection's lock (set a description, queue a message): they
+    /// finish in microseconds and let errors be returned to the caller directly.
+    pub(crate) fn block_on<F: Future>(&self, future: F) -> Result<F::Output> {
+        if Handle::try_current().is_ok() {
+            return Err(Error::WrongThread);
+        }
+        Ok(self.inner.handle.block_on(future))
+    }
+}
+
+/// A runtime reference that does not keep it running; held by tasks of the runtime itself.
+#[derive(Clone)]
+pub(crate) struct WeakRuntime(Weak<Inner>);
+
+impl WeakRuntime {
+    pub(crate) fn upgrade(&self) -> Option<Runtime> {
+        self.0.upgrade().map(|inner| Runtime { inner })
+    }
+}

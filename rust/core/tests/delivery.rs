@@ -1,0 +1,182 @@
+//! What arrives, and in which order, on each of Godot's channels.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Node, connect_all, drain, mesh_nodes, step};
+use webrtc_mesh_core::{Error, Runtime, TransferMode};
+
+/// Size of message `i`: log-uniform from 1 B to 64 KiB, with both ends included.
+fn size_of(i: u32) -> usize {
+    match i {
+        0 => 1,
+        1 => 65536,
+        _ => {
+            let x = i.wrapping_mul(2654435761) >> 8; // Knuth's multiplicative hash
+            let bits = x % 17; // 2^0 ..= 2^16
+            let base = 1usize << bits;
+            (base + (x as usize >> 5) % base).min(65536)
+        }
+    }
+}
+
+fn payload(i: u32) -> Vec<u8> {
+    let n = size_of(i);
+    (0..n).map(|k| (i as usize * 31 + k * 7) as u8).collect()
+}
+
+#[test]
+fn ten_thousand_reliable_messages_arrive_intact_once_in_order() {
+    const COUNT: u32 = 10_000;
+    let runtime = Runtime::shared().unwrap();
+    let mut nodes = mesh_nodes(&runtime, 2, &[]);
+    connect_all(&mut nodes, Duration::from_secs(20));
+    let (sender, receiver) = nodes.split_at_mut(1);
+    let (sender, receiver): (&mut Node, &mut Node) = (&mut sender[0], &mut receiver[0]);
+
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(90);
+    let (mut next_send, mut next_recv, mut bytes, mut full) = (0u32, 0u32, 0usize, 0usize);
+    while next_recv < COUNT {
+        while next_send < COUNT {
+            match sender
+                .mesh
+                .send(2, 0, TransferMode::Reliable, &payload(next_send))
+            {
+                Ok(()) => next_send += 1,
+                Err(Error::BufferFull) => {
+                    full += 1;
+                    break;
+                }
+                Err(e) => panic!("send {next_send}: {e}"),
+            }
+        }
+        while let Some(p) = receiver.mesh.take_packet() {
+            assert_eq!((p.peer_id, p.channel_index), (1, 0));
+            assert_eq!(p.mode, TransferMode::Reliable);
+            assert!(next_recv < COUNT, "more messages than were sent");
+            assert_eq!(p.data.len(), size_of(next_recv), "message {next_recv} length");
+            assert!(p.data[..] == payload(next_recv)[..], "message {next_recv} content");
+            bytes += p.data.len();
+            next_recv += 1;
+        }
+        assert!(Instant::now() < deadline, "only {next_recv} of {COUNT} arrived");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let took = start.elapsed();
+    // Nothing extra trails the last one.
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(receiver.mesh.take_packet().is_none());
+    eprintln!(
+        "{COUNT} messages, {:.1} MiB in {took:?} ({:.1} MiB/s), send buffer full {full} times",
+        bytes as f64 / 1048576.0,
+        bytes as f64 / 1048576.0 / took.as_secs_f64()
+    );
+}
+
+#[test]
+fn unreliable_channels_deliver_and_ordered_one_never_reorders() {
+    const COUNT: u32 = 2000;
+    let runtime = Runtime::shared().unwrap();
+    let extra = [TransferMode::Unreliable, TransferMode::Reliable];
+    let mut nodes = mesh_nodes(&runtime, 2, &extra);
+    connect_all(&mut nodes, Duration::from_secs(20));
+
+    // Lifetimes are really set: 1 ms on the default unreliable channels (lifetime 1 at
+    // add_peer), 1 ms on extra unreliable channels, none on reliable ones.
+    let channels = nodes[0].mesh.peer_channels(2).unwrap();
+    let lifetimes: Vec<_> = channels.iter().map(|c| (c.options().ordered, c.options().max_packet_life_time)).collect();
+    assert_eq!(
+        lifetimes,
+        [(true, None), (true, Some(1)), (false, Some(1)), (false, Some(1)), (true, None)]
+    );
+
+    let modes = [
+        (0, TransferMode::UnreliableOrdered, 1usize),
+        (0, TransferMode::Unreliable, 2),
+        (1, TransferMode::Reliable, 3), // extra channel 1 is unreliable whatever the mode says
+        (2, TransferMode::Unreliable, 4), // extra channel 2 is reliable whatever the mode says
+    ];
+    for i in 0..COUNT {
+        for &(channel, mode, _) in &modes {
+            let mut data = i.to_be_bytes().to_vec();
+            data.resize(100, channel as u8);
+            nodes[1].mesh.send(1, channel, mode, &data).unwrap();
+        }
+        if i % 200 == 0 {
+            step(&mut nodes);
+        }
+    }
+    let mut got: Vec<Vec<u32>> = vec![Vec::new(); 5];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got[4].len() < COUNT as usize && Instant::now() < deadline {
+        step(&mut nodes);
+        for (peer, index, data) in drain(&mut nodes[0]) {
+            assert_eq!(peer, 2);
+            got[index].push(u32::from_be_bytes(data[..4].try_into().unwrap()));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Let stragglers on the unreliable channels land.
+    std::thread::sleep(Duration::from_millis(200));
+    for (_, index, data) in drain(&mut nodes[0]) {
+        got[index].push(u32::from_be_bytes(data[..4].try_into().unwrap()));
+    }
+    assert!(got[0].is_empty(), "nothing was sent on the reliable default channel");
+    assert_eq!(got[4], (0..COUNT).collect::<Vec<_>>(), "reliable extra channel: all, in order");
+    for index in 1..=3 {
+        let seqs = &got[index];
+        assert!(
+            seqs.len() >= COUNT as usize * 9 / 10,
+            "channel {index} delivered only {} of {COUNT} on loopback",
+            seqs.len()
+        );
+        let mut seen = seqs.clone();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), seqs.len(), "channel {index} delivered a duplicate");
+    }
+    assert!(
+        got[1].windows(2).all(|w| w[0] < w[1]),
+        "the ordered unreliable channel reordered"
+    );
+}
+
+#[test]
+fn receive_order_is_round_robin_and_lowest_channel_first() {
+    let runtime = Runtime::shared().unwrap();
+    let mut nodes = mesh_nodes(&runtime, 3, &[TransferMode::Reliable]);
+    connect_all(&mut nodes, Duration::from_secs(20));
+    // Peers 2 and 3 each send to 1: first on the extra channel, then the reliable one.
+    for sender in [1usize, 2] {
+        for k in 0..3u8 {
+            nodes[sender].mesh.send(1, 1, TransferMode::Reliable, &[b'x', k]).unwrap();
+            nodes[sender].mesh.send(1, 0, TransferMode::Reliable, &[b'r', k]).unwrap();
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while nodes[0].mesh.available_packet_count() < 12 {
+        assert!(Instant::now() < deadline, "packets did not arrive");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Godot reads peer, channel and mode before taking the packet.
+    let first = nodes[0].mesh.peek_packet().map(|p| (p.peer_id, p.godot_channel())).unwrap();
+    assert_eq!(nodes[0].mesh.available_packet_count(), 12);
+    let order: Vec<(i32, usize, Vec<u8>)> = drain(&mut nodes[0]);
+    assert_eq!((order[0].0, order[0].1), (first.0, 0));
+    let peers: Vec<i32> = order.iter().map(|p| p.0).collect();
+    assert!(
+        peers.windows(2).all(|w| w[0] != w[1]),
+        "peers alternate while both have packets: {peers:?}"
+    );
+    for peer in [2, 3] {
+        let from_peer: Vec<(usize, Vec<u8>)> =
+            order.iter().filter(|p| p.0 == peer).map(|p| (p.1, p.2.clone())).collect();
+        let expected: Vec<(usize, Vec<u8>)> = (0..3u8)
+            .map(|k| (0, vec![b'r', k]))
+            .chain((0..3u8).map(|k| (3, vec![b'x', k])))
+            .collect();
+        assert_eq!(from_peer, expected, "peer {peer}: lowest channel first, each in order");
+    }
+}

@@ -1,0 +1,6 @@
+use godot::prelude::*;
+
+struct WebRtcMeshExtension;
+
+#[gdextension]
+unsafe impl ExtensionLibrary for WebRtcMeshExtension {}
