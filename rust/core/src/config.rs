@@ -108,7 +108,9 @@ impl ConnectionConfig {
                     }
                 }
                 if host.is_empty() || host.starts_with('?') {
-                    return Err(Error::InvalidConfig(format!("ICE server URL {url:?} has no host")));
+                    return Err(Error::InvalidConfig(format!(
+                        "ICE server URL {url:?} has no host"
+                    )));
                 }
             }
         }
@@ -122,7 +124,9 @@ impl ConnectionConfig {
             )));
         }
         if self.receive_queue_limit == 0 || self.send_buffer_limit == 0 {
-            return Err(Error::InvalidConfig("queue limits must be above zero".into()));
+            return Err(Error::InvalidConfig(
+                "queue limits must be above zero".into(),
+            ));
         }
         Ok(())
     }

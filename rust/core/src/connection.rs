@@ -339,7 +339,10 @@ impl Connection {
         for candidate in early {
             // Already validated when it arrived; a failure now means the remote peer sent a
             // candidate for another session, which ICE simply never uses.
-            let _ = self.inner.runtime.block_on(rtc.add_ice_candidate(candidate));
+            let _ = self
+                .inner
+                .runtime
+                .block_on(rtc.add_ice_candidate(candidate));
         }
         Ok(())
     }
@@ -376,7 +379,11 @@ impl Connection {
 
     /// Creates a data channel. Allowed only before the connection starts connecting, like
     /// Godot's `create_data_channel`; negotiated channels must be created on both ends.
-    pub fn create_data_channel(&self, label: &str, options: &ChannelOptions) -> Result<DataChannel> {
+    pub fn create_data_channel(
+        &self,
+        label: &str,
+        options: &ChannelOptions,
+    ) -> Result<DataChannel> {
         self.check_open()?;
         options.validate()?;
         if self.connection_state() != ConnectionState::New {
@@ -385,7 +392,12 @@ impl Connection {
             ));
         }
         if let Some(id) = options.negotiated_id
-            && self.inner.channels.lock().iter().any(|c| c.id() == Some(id))
+            && self
+                .inner
+                .channels
+                .lock()
+                .iter()
+                .any(|c| c.id() == Some(id))
         {
             return Err(Error::InvalidParameter(format!(
                 "a channel with id {id} already exists"
@@ -472,10 +484,7 @@ impl Connection {
     }
 
     fn remember_mid(&self, sdp: &str) {
-        if let Some(mid) = sdp
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("a=mid:"))
-        {
+        if let Some(mid) = sdp.lines().find_map(|l| l.trim().strip_prefix("a=mid:")) {
             *self.inner.sink.mid.lock() = mid.to_owned();
         }
     }

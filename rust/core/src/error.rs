@@ -55,7 +55,10 @@ impl fmt::Display for Error {
             Error::PeerExists(id) => write!(f, "a peer with id {id} already exists"),
             Error::InvalidChannel(index) => write!(f, "no data channel with index {index}"),
             Error::PacketTooLarge { size, max } => {
-                write!(f, "packet of {size} bytes is larger than the maximum of {max} bytes")
+                write!(
+                    f,
+                    "packet of {size} bytes is larger than the maximum of {max} bytes"
+                )
             }
             Error::BufferFull => write!(f, "send buffer is full; the peer is not keeping up"),
             Error::Refused => write!(f, "new connections are refused"),

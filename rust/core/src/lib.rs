@@ -9,7 +9,7 @@
 //! use webrtc_mesh_core::{Connection, ConnectionConfig, Mesh, Runtime};
 //!
 //! let runtime = Runtime::shared()?;
-//! let mut mesh = Mesh::mesh(2, &[])?;
+//! let mut mesh = Mesh::create_mesh(2, &[])?;
 //! let connection = Connection::new(&runtime, &ConnectionConfig::default())?;
 //! mesh.add_peer(3, &connection, 1)?;
 //! connection.create_offer()?; // the offer arrives through connection.poll_event()

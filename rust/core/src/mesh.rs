@@ -61,8 +61,18 @@ pub fn godot_channel_layout(unreliable_lifetime: u16, extra: &[TransferMode]) ->
     };
     let mut layout = vec![
         spec("reliable".into(), 1, TransferMode::Reliable, 0),
-        spec("ordered".into(), 2, TransferMode::UnreliableOrdered, unreliable_lifetime),
-        spec("unreliable".into(), 3, TransferMode::Unreliable, unreliable_lifetime),
+        spec(
+            "ordered".into(),
+            2,
+            TransferMode::UnreliableOrdered,
+            unreliable_lifetime,
+        ),
+        spec(
+            "unreliable".into(),
+            3,
+            TransferMode::Unreliable,
+            unreliable_lifetime,
+        ),
     ];
     for (i, &mode) in extra.iter().enumerate() {
         let id = 4 + i as u16;
@@ -179,23 +189,28 @@ impl Mesh {
     }
 
     /// A server: id 1, connected at once (`create_server`).
-    pub fn server(extra: &[TransferMode]) -> Mesh {
+    pub fn create_server(extra: &[TransferMode]) -> Mesh {
         Mesh::new(MeshMode::Server, SERVER_ID, MeshStatus::Connected, extra)
     }
 
     /// A client with this id, connecting until the server's channels are open (`create_client`).
-    pub fn client(peer_id: i64, extra: &[TransferMode]) -> Result<Mesh> {
+    pub fn create_client(peer_id: i64, extra: &[TransferMode]) -> Result<Mesh> {
         let id = check_id(peer_id)?;
         if id == SERVER_ID {
             return Err(Error::InvalidParameter(
                 "a client cannot take id 1, the server's".into(),
             ));
         }
-        Ok(Mesh::new(MeshMode::Client, id, MeshStatus::Connecting, extra))
+        Ok(Mesh::new(
+            MeshMode::Client,
+            id,
+            MeshStatus::Connecting,
+            extra,
+        ))
     }
 
     /// A full-mesh member with this id, connected at once (`create_mesh`).
-    pub fn mesh(peer_id: i64, extra: &[TransferMode]) -> Result<Mesh> {
+    pub fn create_mesh(peer_id: i64, extra: &[TransferMode]) -> Result<Mesh> {
         let id = check_id(peer_id)?;
         Ok(Mesh::new(MeshMode::Mesh, id, MeshStatus::Connected, extra))
     }
@@ -417,10 +432,21 @@ impl Mesh {
             .or_else(|| {
                 peer.channels
                     .iter()
-                    .any(|c| matches!(c.ready_state(), ChannelState::Closing | ChannelState::Closed))
+                    .any(|c| {
+                        matches!(
+                            c.ready_state(),
+                            ChannelState::Closing | ChannelState::Closed
+                        )
+                    })
                     .then_some(DisconnectReason::Closed)
             })
-            .map(|r| if peer.closed_locally { DisconnectReason::Local } else { r });
+            .map(|r| {
+                if peer.closed_locally {
+                    DisconnectReason::Local
+                } else {
+                    r
+                }
+            });
             if let Some(reason) = reason {
                 let peer = self.detach(i);
                 peer.connection.close();
@@ -467,7 +493,13 @@ impl Mesh {
 
     /// Sends to `target`: a peer id, 0 for every connected peer, or -id for every connected peer
     /// but that one. Peers whose channels are not all open yet are skipped by broadcasts.
-    pub fn send(&mut self, target: i32, channel: i32, mode: TransferMode, data: &[u8]) -> Result<()> {
+    pub fn send(
+        &mut self,
+        target: i32,
+        channel: i32,
+        mode: TransferMode,
+        data: &[u8],
+    ) -> Result<()> {
         if self.status == MeshStatus::Disconnected {
             return Err(Error::InvalidState("the mesh is not connected".into()));
         }
@@ -489,7 +521,11 @@ impl Mesh {
         }
         let excluded = target.checked_neg().unwrap_or(0);
         let mut first_error = None;
-        for peer in self.peers.iter().filter(|p| p.connected && p.id != excluded) {
+        for peer in self
+            .peers
+            .iter()
+            .filter(|p| p.connected && p.id != excluded)
+        {
             if let Err(e) = peer.channels[index].send(data) {
                 first_error.get_or_insert(e);
             }

@@ -89,7 +89,9 @@ impl ConnectionStats {
                     _ => None,
                 })
                 .collect();
-            let exact = types.iter().find(|(cid, _)| !id.is_empty() && cid.ends_with(id));
+            let exact = types
+                .iter()
+                .find(|(cid, _)| !id.is_empty() && cid.ends_with(id));
             let shared = types
                 .first()
                 .filter(|first| types.iter().all(|t| t.1 == first.1));

@@ -32,7 +32,12 @@ fn relay_pair(from: &Connection, to: &Connection, browser_habit: bool, stats: &m
     }
 }
 
-fn wait_open(a: &Connection, b: &Connection, channels: &[&DataChannel], browser_habit: bool) -> (usize, usize) {
+fn wait_open(
+    a: &Connection,
+    b: &Connection,
+    channels: &[&DataChannel],
+    browser_habit: bool,
+) -> (usize, usize) {
     let mut stats = (0, 0);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !channels.iter().all(|c| c.is_open()) {
@@ -89,10 +94,17 @@ fn two_peers_connect_with_trickled_candidates() {
 
     let stats = a.stats().unwrap();
     assert_eq!(stats.state, ConnectionState::Connected);
-    assert!(stats.bytes_sent > 0 && stats.bytes_received > 0, "{stats:?}");
+    assert!(
+        stats.bytes_sent > 0 && stats.bytes_received > 0,
+        "{stats:?}"
+    );
     assert_eq!(stats.local_candidate.map(|c| c.as_str()), Some("host"));
     assert_eq!(stats.remote_candidate.map(|c| c.as_str()), Some("host"));
-    assert!(stats.round_trip_time.is_some_and(|rtt| rtt < Duration::from_millis(100)));
+    assert!(
+        stats
+            .round_trip_time
+            .is_some_and(|rtt| rtt < Duration::from_millis(100))
+    );
 }
 
 #[test]
@@ -103,7 +115,14 @@ fn browser_habit_and_in_band_channels() {
     let b = Connection::new(&runtime, &config).unwrap();
     // Announced in-band: `b` learns of it as an event.
     let ca = a
-        .create_data_channel("in-band", &ChannelOptions { ordered: false, max_retransmits: Some(2), ..Default::default() })
+        .create_data_channel(
+            "in-band",
+            &ChannelOptions {
+                ordered: false,
+                max_retransmits: Some(2),
+                ..Default::default()
+            },
+        )
         .unwrap();
     a.create_offer().unwrap();
 
@@ -162,13 +181,24 @@ fn four_peer_full_mesh_connects() {
             .collect();
         connected.sort();
         let expected: Vec<i32> = (1..=4).filter(|&id| id != node.id).collect();
-        assert_eq!(connected, expected, "node {} saw each peer connect once", node.id);
+        assert_eq!(
+            connected, expected,
+            "node {} saw each peer connect once",
+            node.id
+        );
         for peer in node.mesh.peer_ids() {
             let channels = node.mesh.peer_channels(peer).unwrap();
-            let labels: Vec<_> = channels.iter().map(|c| (c.label().to_owned(), c.id().unwrap())).collect();
+            let labels: Vec<_> = channels
+                .iter()
+                .map(|c| (c.label().to_owned(), c.id().unwrap()))
+                .collect();
             assert_eq!(
                 labels,
-                [("reliable".to_owned(), 1), ("ordered".to_owned(), 2), ("unreliable".to_owned(), 3)]
+                [
+                    ("reliable".to_owned(), 1),
+                    ("ordered".to_owned(), 2),
+                    ("unreliable".to_owned(), 3)
+                ]
             );
         }
     }

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Node, connect_all, drain, mesh_nodes, step};
+use common::{Node, connect_all, drain, mesh_nodes, mesh_nodes_with, step};
 use webrtc_mesh_core::{Error, Runtime, TransferMode};
 
 /// Size of message `i`: log-uniform from 1 B to 64 KiB, with both ends included.
@@ -56,12 +56,22 @@ fn ten_thousand_reliable_messages_arrive_intact_once_in_order() {
             assert_eq!((p.peer_id, p.channel_index), (1, 0));
             assert_eq!(p.mode, TransferMode::Reliable);
             assert!(next_recv < COUNT, "more messages than were sent");
-            assert_eq!(p.data.len(), size_of(next_recv), "message {next_recv} length");
-            assert!(p.data[..] == payload(next_recv)[..], "message {next_recv} content");
+            assert_eq!(
+                p.data.len(),
+                size_of(next_recv),
+                "message {next_recv} length"
+            );
+            assert!(
+                p.data[..] == payload(next_recv)[..],
+                "message {next_recv} content"
+            );
             bytes += p.data.len();
             next_recv += 1;
         }
-        assert!(Instant::now() < deadline, "only {next_recv} of {COUNT} arrived");
+        assert!(
+            Instant::now() < deadline,
+            "only {next_recv} of {COUNT} arrived"
+        );
         std::thread::sleep(Duration::from_micros(200));
     }
     let took = start.elapsed();
@@ -80,16 +90,26 @@ fn unreliable_channels_deliver_and_ordered_one_never_reorders() {
     const COUNT: u32 = 2000;
     let runtime = Runtime::shared().unwrap();
     let extra = [TransferMode::Unreliable, TransferMode::Reliable];
-    let mut nodes = mesh_nodes(&runtime, 2, &extra);
+    // 250 ms on the default unreliable channels; Godot's layout fixes 1 ms on extra ones.
+    let mut nodes = mesh_nodes_with(&runtime, 2, &extra, 250);
     connect_all(&mut nodes, Duration::from_secs(20));
 
     // Lifetimes are really set: 1 ms on the default unreliable channels (lifetime 1 at
     // add_peer), 1 ms on extra unreliable channels, none on reliable ones.
     let channels = nodes[0].mesh.peer_channels(2).unwrap();
-    let lifetimes: Vec<_> = channels.iter().map(|c| (c.options().ordered, c.options().max_packet_life_time)).collect();
+    let lifetimes: Vec<_> = channels
+        .iter()
+        .map(|c| (c.options().ordered, c.options().max_packet_life_time))
+        .collect();
     assert_eq!(
         lifetimes,
-        [(true, None), (true, Some(1)), (false, Some(1)), (false, Some(1)), (true, None)]
+        [
+            (true, None),
+            (true, Some(250)),
+            (false, Some(250)),
+            (false, Some(1)),
+            (true, None)
+        ]
     );
 
     let modes = [
@@ -98,14 +118,16 @@ fn unreliable_channels_deliver_and_ordered_one_never_reorders() {
         (1, TransferMode::Reliable, 3), // extra channel 1 is unreliable whatever the mode says
         (2, TransferMode::Unreliable, 4), // extra channel 2 is reliable whatever the mode says
     ];
+    // Paced like game traffic: a few packets per channel, then the next frame.
     for i in 0..COUNT {
         for &(channel, mode, _) in &modes {
             let mut data = i.to_be_bytes().to_vec();
             data.resize(100, channel as u8);
             nodes[1].mesh.send(1, channel, mode, &data).unwrap();
         }
-        if i % 200 == 0 {
+        if i % 10 == 9 {
             step(&mut nodes);
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
     let mut got: Vec<Vec<u32>> = vec![Vec::new(); 5];
@@ -123,19 +145,42 @@ fn unreliable_channels_deliver_and_ordered_one_never_reorders() {
     for (_, index, data) in drain(&mut nodes[0]) {
         got[index].push(u32::from_be_bytes(data[..4].try_into().unwrap()));
     }
-    assert!(got[0].is_empty(), "nothing was sent on the reliable default channel");
-    assert_eq!(got[4], (0..COUNT).collect::<Vec<_>>(), "reliable extra channel: all, in order");
-    for index in 1..=3 {
-        let seqs = &got[index];
+    assert!(
+        got[0].is_empty(),
+        "nothing was sent on the reliable default channel"
+    );
+    assert_eq!(
+        got[4],
+        (0..COUNT).collect::<Vec<_>>(),
+        "reliable extra channel: all, in order"
+    );
+    eprintln!(
+        "delivered of {COUNT}: ordered {}, unreliable {}, extra unreliable (1 ms) {}",
+        got[1].len(),
+        got[2].len(),
+        got[3].len()
+    );
+    for (index, seqs) in got.iter().enumerate().take(4).skip(1) {
+        // A 1 ms lifetime also expires while a message waits for a busy CPU, so the extra
+        // channel is only required to carry a good share.
+        let required = if index == 3 {
+            COUNT as usize / 4
+        } else {
+            COUNT as usize * 95 / 100
+        };
         assert!(
-            seqs.len() >= COUNT as usize * 9 / 10,
+            seqs.len() >= required,
             "channel {index} delivered only {} of {COUNT} on loopback",
             seqs.len()
         );
         let mut seen = seqs.clone();
         seen.sort();
         seen.dedup();
-        assert_eq!(seen.len(), seqs.len(), "channel {index} delivered a duplicate");
+        assert_eq!(
+            seen.len(),
+            seqs.len(),
+            "channel {index} delivered a duplicate"
+        );
     }
     assert!(
         got[1].windows(2).all(|w| w[0] < w[1]),
@@ -151,8 +196,14 @@ fn receive_order_is_round_robin_and_lowest_channel_first() {
     // Peers 2 and 3 each send to 1: first on the extra channel, then the reliable one.
     for sender in [1usize, 2] {
         for k in 0..3u8 {
-            nodes[sender].mesh.send(1, 1, TransferMode::Reliable, &[b'x', k]).unwrap();
-            nodes[sender].mesh.send(1, 0, TransferMode::Reliable, &[b'r', k]).unwrap();
+            nodes[sender]
+                .mesh
+                .send(1, 1, TransferMode::Reliable, &[b'x', k])
+                .unwrap();
+            nodes[sender]
+                .mesh
+                .send(1, 0, TransferMode::Reliable, &[b'r', k])
+                .unwrap();
         }
     }
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -161,7 +212,11 @@ fn receive_order_is_round_robin_and_lowest_channel_first() {
         std::thread::sleep(Duration::from_millis(1));
     }
     // Godot reads peer, channel and mode before taking the packet.
-    let first = nodes[0].mesh.peek_packet().map(|p| (p.peer_id, p.godot_channel())).unwrap();
+    let first = nodes[0]
+        .mesh
+        .peek_packet()
+        .map(|p| (p.peer_id, p.godot_channel()))
+        .unwrap();
     assert_eq!(nodes[0].mesh.available_packet_count(), 12);
     let order: Vec<(i32, usize, Vec<u8>)> = drain(&mut nodes[0]);
     assert_eq!((order[0].0, order[0].1), (first.0, 0));
@@ -171,12 +226,68 @@ fn receive_order_is_round_robin_and_lowest_channel_first() {
         "peers alternate while both have packets: {peers:?}"
     );
     for peer in [2, 3] {
-        let from_peer: Vec<(usize, Vec<u8>)> =
-            order.iter().filter(|p| p.0 == peer).map(|p| (p.1, p.2.clone())).collect();
+        let from_peer: Vec<(usize, Vec<u8>)> = order
+            .iter()
+            .filter(|p| p.0 == peer)
+            .map(|p| (p.1, p.2.clone()))
+            .collect();
         let expected: Vec<(usize, Vec<u8>)> = (0..3u8)
             .map(|k| (0, vec![b'r', k]))
             .chain((0..3u8).map(|k| (3, vec![b'x', k])))
             .collect();
-        assert_eq!(from_peer, expected, "peer {peer}: lowest channel first, each in order");
+        assert_eq!(
+            from_peer, expected,
+            "peer {peer}: lowest channel first, each in order"
+        );
     }
+}
+
+#[test]
+fn packet_lifetime_is_really_applied() {
+    const COUNT: u32 = 3000;
+    let runtime = Runtime::shared().unwrap();
+    let mut nodes = mesh_nodes(&runtime, 2, &[]);
+    connect_all(&mut nodes, Duration::from_secs(20));
+    // A 3 MB burst is limited by the congestion window: most messages wait in the sender's
+    // queue far longer than the 1 ms lifetime, and a lifetime that is applied drops them.
+    let payload = [0u8; 1024];
+    let mut delivered = Vec::new();
+    for mode in [TransferMode::Unreliable, TransferMode::Reliable] {
+        for _ in 0..COUNT {
+            nodes[1].mesh.send(1, 0, mode, &payload).unwrap();
+        }
+        // Reliable: until all are in (a lost tail datagram waits out SCTP's 1 s minimum RTO).
+        // Unreliable: until 300 ms pass without a packet.
+        let mut got = 0u32;
+        let mut quiet_since = Instant::now();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let quiet = match mode {
+            TransferMode::Reliable => Duration::from_secs(10),
+            _ => Duration::from_millis(300),
+        };
+        while quiet_since.elapsed() < quiet && got < COUNT && Instant::now() < deadline {
+            step(&mut nodes);
+            let index = if mode == TransferMode::Reliable { 0 } else { 2 };
+            let n = drain(&mut nodes[0]).iter().filter(|p| p.1 == index).count() as u32;
+            if n > 0 {
+                got += n;
+                quiet_since = Instant::now();
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        delivered.push(got);
+    }
+    eprintln!(
+        "3 MB burst: unreliable {} of {COUNT}, reliable {} of {COUNT}",
+        delivered[0], delivered[1]
+    );
+    assert_eq!(
+        delivered[1], COUNT,
+        "the reliable channel delivers everything"
+    );
+    assert!(
+        delivered[0] < COUNT * 3 / 4,
+        "the 1 ms lifetime dropped almost nothing ({} of {COUNT} arrived): it is not applied",
+        delivered[0]
+    );
 }

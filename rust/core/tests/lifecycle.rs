@@ -33,11 +33,20 @@ fn closed_peer_is_seen_disconnected_within_two_seconds() {
     });
     assert!(seen, "peer 3's close was not seen within 2 s");
     eprintln!("close seen after {:?}", start.elapsed());
-    assert_eq!(disconnected(&nodes[0].events, 3), Some(DisconnectReason::Closed));
+    assert_eq!(
+        disconnected(&nodes[0].events, 3),
+        Some(DisconnectReason::Closed)
+    );
     assert!(!nodes[0].mesh.has_peer(3));
     // The others keep talking.
-    nodes[0].mesh.send(2, 0, TransferMode::Reliable, b"still here").unwrap();
-    assert!(run_until(&mut nodes, Duration::from_secs(2), |n| n[1].mesh.available_packet_count() == 1));
+    nodes[0]
+        .mesh
+        .send(2, 0, TransferMode::Reliable, b"still here")
+        .unwrap();
+    assert!(run_until(&mut nodes, Duration::from_secs(2), |n| n[1]
+        .mesh
+        .available_packet_count()
+        == 1));
 }
 
 #[test]
@@ -52,8 +61,13 @@ fn disconnect_and_remove_semantics() {
     // force = false: still listed until the next poll, then reported.
     nodes[0].mesh.disconnect_peer(3, false).unwrap();
     assert!(nodes[0].mesh.has_peer(3));
-    assert!(run_until(&mut nodes, Duration::from_secs(2), |n| !n[0].mesh.has_peer(3)));
-    assert_eq!(disconnected(&nodes[0].events, 3), Some(DisconnectReason::Local));
+    assert!(run_until(&mut nodes, Duration::from_secs(2), |n| !n[0]
+        .mesh
+        .has_peer(3)));
+    assert_eq!(
+        disconnected(&nodes[0].events, 3),
+        Some(DisconnectReason::Local)
+    );
     assert_eq!(disconnected(&nodes[0].events, 2), None);
     // Both remote ends notice.
     assert!(run_until(&mut nodes, Duration::from_secs(2), |n| {
@@ -67,7 +81,7 @@ fn disconnect_and_remove_semantics() {
 #[test]
 fn client_whose_server_fails_before_opening_becomes_disconnected() {
     let runtime = Runtime::shared().unwrap();
-    let mut client = webrtc_mesh_core::Mesh::client(5, &[]).unwrap();
+    let mut client = webrtc_mesh_core::Mesh::create_client(5, &[]).unwrap();
     assert_eq!(client.status(), MeshStatus::Connecting);
     let connection = Connection::new(&runtime, &ConnectionConfig::loopback()).unwrap();
     client.add_peer(1, &connection, 1).unwrap();
@@ -76,7 +90,10 @@ fn client_whose_server_fails_before_opening_becomes_disconnected() {
     // The link to the server dies before it ever opened.
     connection.close();
     let events = client.poll();
-    assert!(events.is_empty(), "never connected, so nothing to report: {events:?}");
+    assert!(
+        events.is_empty(),
+        "never connected, so nothing to report: {events:?}"
+    );
     assert_eq!(client.status(), MeshStatus::Disconnected);
 }
 
@@ -101,7 +118,9 @@ fn dropping_everything_with_live_connections_returns_promptly() {
     let mut nodes = mesh_nodes(&runtime, 3, &[]);
     connect_all(&mut nodes, Duration::from_secs(20));
     for node in &mut nodes {
-        node.mesh.send(0, 0, TransferMode::Reliable, &[7; 50_000]).unwrap();
+        node.mesh
+            .send(0, 0, TransferMode::Reliable, &[7; 50_000])
+            .unwrap();
     }
     if cfg!(target_os = "linux") {
         assert!(threads_named(name) >= 1, "runtime threads are named");

@@ -81,11 +81,21 @@ pub fn run_until(
 /// Nodes with ids 1..=n, each pair joined by a connection; the higher id makes the offer,
 /// as in Godot's signaling demo. Not yet connected: run [`connect_all`].
 pub fn mesh_nodes(runtime: &Runtime, n: i32, extra: &[TransferMode]) -> Vec<Node> {
-    let config = ConnectionConfig::loopback();
+    mesh_nodes_with(runtime, n, extra, 1)
+}
+
+/// [`mesh_nodes`] with the `unreliable_lifetime` (ms) given to `add_peer`.
+pub fn mesh_nodes_with(
+    runtime: &Runtime,
+    n: i32,
+    extra: &[TransferMode],
+    unreliable_lifetime: i64,
+) -> Vec<Node> {
+    let config = &ConnectionConfig::loopback();
     let mut nodes: Vec<Node> = (1..=n)
         .map(|id| Node {
             id,
-            mesh: Mesh::mesh(i64::from(id), extra).unwrap(),
+            mesh: Mesh::create_mesh(i64::from(id), extra).unwrap(),
             connections: BTreeMap::new(),
             events: Vec::new(),
         })
@@ -96,10 +106,10 @@ pub fn mesh_nodes(runtime: &Runtime, n: i32, extra: &[TransferMode]) -> Vec<Node
                 continue;
             }
             let remote = nodes[b].id;
-            let connection = Connection::new(runtime, &config).unwrap();
+            let connection = Connection::new(runtime, config).unwrap();
             nodes[a]
                 .mesh
-                .add_peer(i64::from(remote), &connection, 1)
+                .add_peer(i64::from(remote), &connection, unreliable_lifetime)
                 .unwrap();
             nodes[a].connections.insert(remote, connection);
         }
@@ -119,9 +129,13 @@ pub fn connect_all(nodes: &mut [Node], timeout: Duration) -> Duration {
     let start = Instant::now();
     let n = nodes.len();
     let ok = run_until(nodes, timeout, |nodes| {
-        nodes
-            .iter()
-            .all(|node| node.mesh.peer_ids().filter(|&p| node.mesh.is_peer_connected(p)).count() == n - 1)
+        nodes.iter().all(|node| {
+            node.mesh
+                .peer_ids()
+                .filter(|&p| node.mesh.is_peer_connected(p))
+                .count()
+                == n - 1
+        })
     });
     assert!(ok, "mesh of {n} did not connect within {timeout:?}");
     start.elapsed()
