@@ -55,6 +55,9 @@ pub struct ConnectionConfig {
     pub ice_failed_timeout: Duration,
     /// Interval of ICE keep-alives on an idle connection.
     pub ice_keepalive_interval: Duration,
+    /// Pacing of ICE connectivity checks (RFC 8445's Ta). Connection setup waits about two of
+    /// these; webrtc-rs's own default is 200 ms, the RFC's 50 ms.
+    pub ice_check_interval: Duration,
 }
 
 impl Default for ConnectionConfig {
@@ -69,6 +72,7 @@ impl Default for ConnectionConfig {
             ice_disconnected_timeout: Duration::from_secs(5),
             ice_failed_timeout: Duration::from_secs(25),
             ice_keepalive_interval: Duration::from_secs(2),
+            ice_check_interval: Duration::from_millis(50),
         }
     }
 }

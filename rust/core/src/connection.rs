@@ -205,6 +205,7 @@ impl Connection {
             )
             .with_sctp_max_message_size(SctpMaxMessageSize::Bounded(MAX_MESSAGE_SIZE as u32))
             .with_include_loopback_candidate(udp_addr.ip().is_loopback())
+            .with_ice_connection_attempts(Some(config.ice_check_interval), None)
             .build();
         let builder = PeerConnectionBuilder::new()
             .with_configuration(rtc_config)
