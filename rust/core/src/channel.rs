@@ -94,14 +94,20 @@ struct Counters {
     bytes_received: AtomicU64,
 }
 
-struct Inner {
-    runtime: Runtime,
+/// What the pump task shares with the handles. No `Runtime` here: a task of the runtime must
+/// not keep the runtime itself alive.
+struct Shared {
     rtc: Arc<dyn RtcDataChannel>,
-    label: String,
-    options: ChannelOptions,
     state: AtomicU8,
     inbox: Inbox,
     counters: Counters,
+}
+
+struct Inner {
+    runtime: Runtime,
+    label: String,
+    options: ChannelOptions,
+    shared: Arc<Shared>,
 }
 
 /// One data channel of a [`Connection`](crate::Connection). Clones share the channel.
@@ -132,24 +138,26 @@ impl DataChannel {
         options: ChannelOptions,
         inbox_limit: usize,
     ) -> DataChannel {
-        let channel = DataChannel {
+        let shared = Arc::new(Shared {
+            rtc,
+            state: AtomicU8::new(ChannelState::Connecting as u8),
+            inbox: Inbox {
+                queue: Mutex::new(VecDeque::new()),
+                len: AtomicUsize::new(0),
+                limit: inbox_limit,
+                room: Notify::new(),
+            },
+            counters: Counters::default(),
+        });
+        runtime.spawn(pump(shared.clone()));
+        DataChannel {
             inner: Arc::new(Inner {
                 runtime: runtime.clone(),
-                rtc,
                 label,
                 options,
-                state: AtomicU8::new(ChannelState::Connecting as u8),
-                inbox: Inbox {
-                    queue: Mutex::new(VecDeque::new()),
-                    len: AtomicUsize::new(0),
-                    limit: inbox_limit,
-                    room: Notify::new(),
-                },
-                counters: Counters::default(),
+                shared,
             }),
-        };
-        runtime.spawn(pump(channel.inner.clone()));
-        channel
+        }
     }
 
     /// The label given at creation.
@@ -170,7 +178,7 @@ impl DataChannel {
 
     /// Current state.
     pub fn ready_state(&self) -> ChannelState {
-        ChannelState::from_i32(self.inner.state.load(Ordering::Acquire) as i32)
+        ChannelState::from_i32(self.inner.shared.state.load(Ordering::Acquire) as i32)
             .unwrap_or(ChannelState::Closed)
     }
 
@@ -183,7 +191,7 @@ impl DataChannel {
     /// an error says why not ([`Error::BufferFull`] when the peer is not keeping up).
     pub fn send(&self, data: &[u8]) -> Result<()> {
         self.check_send(data.len())?;
-        let rtc = &self.inner.rtc;
+        let rtc = &self.inner.shared.rtc;
         self.inner
             .runtime
             .block_on(rtc.try_send(BytesMut::from(data)))?
@@ -195,7 +203,7 @@ impl DataChannel {
     /// Sends a text message.
     pub fn send_text(&self, text: &str) -> Result<()> {
         self.check_send(text.len())?;
-        let rtc = &self.inner.rtc;
+        let rtc = &self.inner.shared.rtc;
         self.inner
             .runtime
             .block_on(rtc.try_send_text(text))?
@@ -225,14 +233,14 @@ impl DataChannel {
     }
 
     fn count_sent(&self, len: usize) {
-        let c = &self.inner.counters;
+        let c = &self.inner.shared.counters;
         c.messages_sent.fetch_add(1, Ordering::Relaxed);
         c.bytes_sent.fetch_add(len as u64, Ordering::Relaxed);
     }
 
     /// Takes the oldest received message.
     pub fn recv(&self) -> Option<Message> {
-        let inbox = &self.inner.inbox;
+        let inbox = &self.inner.shared.inbox;
         if inbox.len.load(Ordering::Acquire) == 0 {
             return None;
         }
@@ -251,7 +259,7 @@ impl DataChannel {
 
     /// Number of received messages waiting in the inbox.
     pub fn available(&self) -> usize {
-        self.inner.inbox.len.load(Ordering::Acquire)
+        self.inner.shared.inbox.len.load(Ordering::Acquire)
     }
 
     /// Bytes handed to `send` that SCTP has not yet delivered or given up on.
@@ -259,7 +267,7 @@ impl DataChannel {
         if !self.is_open() {
             return 0;
         }
-        let rtc = &self.inner.rtc;
+        let rtc = &self.inner.shared.rtc;
         match self.inner.runtime.block_on(rtc.outstanding_bytes()) {
             Ok(Ok(bytes)) => bytes,
             _ => 0,
@@ -268,7 +276,7 @@ impl DataChannel {
 
     /// (messages sent, bytes sent, messages received, bytes received)
     pub fn counters(&self) -> (u64, u64, u64, u64) {
-        let c = &self.inner.counters;
+        let c = &self.inner.shared.counters;
         (
             c.messages_sent.load(Ordering::Relaxed),
             c.bytes_sent.load(Ordering::Relaxed),
@@ -284,24 +292,24 @@ impl DataChannel {
             return;
         }
         self.set_state(ChannelState::Closing);
-        let rtc = self.inner.rtc.clone();
+        let rtc = self.inner.shared.rtc.clone();
         self.inner.runtime.spawn(async move {
             let _ = rtc.close().await;
         });
     }
 
     fn set_state(&self, state: ChannelState) {
-        set_state(&self.inner, state);
+        set_state(&self.inner.shared, state);
     }
 }
 
-fn set_state(inner: &Inner, state: ChannelState) {
+fn set_state(inner: &Shared, state: ChannelState) {
     inner.state.store(state as u8, Ordering::Release);
 }
 
 /// Moves the channel's events into its inbox and state; ends when the channel or its
 /// connection closes.
-async fn pump(inner: Arc<Inner>) {
+async fn pump(inner: Arc<Shared>) {
     let inbox = &inner.inbox;
     loop {
         // Wait for room first, so a reader that stopped reading holds back SCTP, not memory.

@@ -151,7 +151,8 @@ pub struct Mesh {
     layout_modes: Vec<TransferMode>,
     extra: Vec<TransferMode>,
     peers: Vec<Peer>,
-    cursor: usize,
+    // Index of the peer whose packets are read first next time (round-robin).
+    next_reader: usize,
     staged: Option<Packet>,
     current: Option<Packet>,
     refuse_new: bool,
@@ -180,7 +181,7 @@ impl Mesh {
                 .collect(),
             extra: extra.to_vec(),
             peers: Vec::new(),
-            cursor: 0,
+            next_reader: 0,
             staged: None,
             current: None,
             refuse_new: false,
@@ -358,7 +359,7 @@ impl Mesh {
         }
         self.staged = None;
         self.current = None;
-        self.cursor = 0;
+        self.next_reader = 0;
         self.unique_id = 0;
         self.status = MeshStatus::Disconnected;
     }
@@ -399,8 +400,8 @@ impl Mesh {
             self.staged = None;
         }
         // Keep the round-robin position on the same next peer.
-        if index <= self.cursor && self.cursor > 0 {
-            self.cursor -= 1;
+        if index < self.next_reader {
+            self.next_reader -= 1;
         }
         if self.mode == MeshMode::Client && peer.id == SERVER_ID {
             self.status = MeshStatus::Disconnected;
@@ -567,15 +568,15 @@ impl Mesh {
 
     fn next_packet(&mut self) -> Option<Packet> {
         let n = self.peers.len();
-        for k in 1..=n {
-            let i = (self.cursor + k) % n;
+        for k in 0..n {
+            let i = (self.next_reader + k) % n;
             let peer = &self.peers[i];
             if !peer.connected {
                 continue;
             }
             for (index, channel) in peer.channels.iter().enumerate() {
                 if let Some(message) = channel.recv() {
-                    self.cursor = i;
+                    self.next_reader = i + 1;
                     return Some(Packet {
                         peer_id: peer.id,
                         channel_index: index,

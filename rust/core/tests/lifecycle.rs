@@ -140,3 +140,52 @@ fn dropping_everything_with_live_connections_returns_promptly() {
         assert_eq!(threads_named(name), 0, "runtime threads are gone");
     }
 }
+
+#[test]
+fn dropping_a_whole_side_still_tells_the_remote_peer() {
+    let local = Runtime::new(&RuntimeConfig {
+        thread_name: "mesh-dropped".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    let remote = Runtime::shared().unwrap();
+    let config = ConnectionConfig::loopback();
+    let mut nodes = vec![
+        common::Node {
+            id: 1,
+            mesh: webrtc_mesh_core::Mesh::create_mesh(1, &[]).unwrap(),
+            connections: [(2, Connection::new(&local, &config).unwrap())].into(),
+            events: Vec::new(),
+        },
+        common::Node {
+            id: 2,
+            mesh: webrtc_mesh_core::Mesh::create_mesh(2, &[]).unwrap(),
+            connections: [(1, Connection::new(&remote, &config).unwrap())].into(),
+            events: Vec::new(),
+        },
+    ];
+    for node in &mut nodes {
+        let (&peer, connection) = node.connections.iter().next().unwrap();
+        node.mesh.add_peer(i64::from(peer), connection, 1).unwrap();
+    }
+    nodes[1].connections[&1].create_offer().unwrap();
+    connect_all(&mut nodes, Duration::from_secs(20));
+
+    // Everything of peer 1, its runtime included, goes at once (a game quitting).
+    let gone = nodes.remove(0);
+    drop(gone);
+    drop(local);
+    let start = Instant::now();
+    assert!(
+        run_until(&mut nodes, Duration::from_secs(2), |n| disconnected(
+            &n[0].events,
+            1
+        )
+        .is_some()),
+        "peer 2 was not told within 2 s"
+    );
+    eprintln!(
+        "remote saw the dropped side leave after {:?}",
+        start.elapsed()
+    );
+}
