@@ -267,15 +267,10 @@ impl Mesh {
         self.disconnect_grace
     }
 
-    /// Adds a peer on a fresh connection and creates Godot's channels on it. It never creates an
-    /// offer: the caller's signaling does. Checks in Godot's order, then refuses a duplicate id
-    /// (where Godot's built-in silently replaces the old connection).
-    pub fn add_peer(
-        &mut self,
-        peer_id: i64,
-        connection: &Connection,
-        unreliable_lifetime: i64,
-    ) -> Result<()> {
+    /// The checks of [`add_peer`](Self::add_peer) that do not need the connection, in Godot's
+    /// order: mesh closed, client adding another id than 1, server adding id 1, id out of range,
+    /// negative lifetime, new peers refused. Returns the id.
+    pub fn check_new_peer(&self, peer_id: i64, unreliable_lifetime: i64) -> Result<i32> {
         if self.status == MeshStatus::Disconnected {
             return Err(Error::InvalidState("the mesh is closed".into()));
         }
@@ -298,6 +293,19 @@ impl Mesh {
         if self.refuse_new {
             return Err(Error::Refused);
         }
+        Ok(id)
+    }
+
+    /// Adds a peer on a fresh connection and creates Godot's channels on it. It never creates an
+    /// offer: the caller's signaling does. Checks in Godot's order, then refuses a duplicate id
+    /// (where Godot's built-in silently replaces the old connection).
+    pub fn add_peer(
+        &mut self,
+        peer_id: i64,
+        connection: &Connection,
+        unreliable_lifetime: i64,
+    ) -> Result<()> {
+        let id = self.check_new_peer(peer_id, unreliable_lifetime)?;
         if connection.connection_state() != ConnectionState::New {
             return Err(Error::InvalidParameter(
                 "the connection must be new (not yet connecting)".into(),

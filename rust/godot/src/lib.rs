@@ -1,6 +1,27 @@
+//! The webrtc_mesh GDExtension: Godot classes over the engine-free core.
+//!
+//! - `WebRTCMultiplayerPeerExtension`: a `MultiplayerPeer` with the API of Godot's
+//!   `WebRTCMultiplayerPeer`.
+//! - `WebRTCMeshPeerConnection` and `WebRTCMeshDataChannel`: a WebRTC backend, registered as
+//!   Godot's default so `WebRTCPeerConnection.new()` uses it.
+
+use godot::classes::WebRtcPeerConnection;
+use godot::init::InitStage;
 use godot::prelude::*;
+
+mod config;
+mod data_channel;
+mod errors;
+mod multiplayer_peer;
+mod peer_connection;
 
 struct WebRtcMeshExtension;
 
 #[gdextension]
-unsafe impl ExtensionLibrary for WebRtcMeshExtension {}
+unsafe impl ExtensionLibrary for WebRtcMeshExtension {
+    fn on_stage_init(stage: InitStage) {
+        if stage == InitStage::Scene {
+            WebRtcPeerConnection::set_default_extension("WebRTCMeshPeerConnection");
+        }
+    }
+}

@@ -1,0 +1,110 @@
+## Base of every test case: checks that record failures, waiting on conditions while the
+## SceneTree runs, and WebRTC peers whose signaling is relayed inside this process.
+extends Node
+
+const LOOPBACK := {"bindAddress": "127.0.0.1"}
+
+var failures: Array[String] = []
+var notes: Array[String] = []
+
+
+## Overridden by each case; awaited by the runner.
+func run() -> void:
+	pass
+
+
+func check(condition: bool, what: String) -> bool:
+	if not condition:
+		failures.append(what)
+	return condition
+
+
+func check_eq(actual, expected, what: String) -> bool:
+	return check(actual == expected, "%s: expected %s, got %s" % [what, str(expected), str(actual)])
+
+
+func note(line: String) -> void:
+	notes.append(line)
+
+
+## Waits, frame by frame, until `condition` returns true; false after `timeout` seconds.
+func wait_until(condition: Callable, timeout: float) -> bool:
+	var deadline := Time.get_ticks_msec() + int(timeout * 1000.0)
+	while not condition.call():
+		if Time.get_ticks_msec() > deadline:
+			return false
+		await get_tree().process_frame
+	return true
+
+
+func wait_frames(count: int) -> void:
+	for i in count:
+		await get_tree().process_frame
+
+
+## A new peer connection on loopback whose descriptions and candidates go straight to `remote`
+## once it is set with `link`. Like Godot's demos, the local description is also applied back.
+func new_connection() -> WebRTCPeerConnection:
+	var connection := WebRTCPeerConnection.new()
+	var err := connection.initialize(LOOPBACK)
+	check_eq(err, OK, "WebRTCPeerConnection.initialize")
+	return connection
+
+
+## Relays signaling between two connections, in both directions.
+func link(a: WebRTCPeerConnection, b: WebRTCPeerConnection) -> void:
+	_relay(a, b)
+	_relay(b, a)
+
+
+func _relay(from: WebRTCPeerConnection, to: WebRTCPeerConnection) -> void:
+	from.session_description_created.connect(func(type: String, sdp: String) -> void:
+		from.set_local_description(type, sdp)
+		to.set_remote_description(type, sdp))
+	from.ice_candidate_created.connect(func(media: String, index: int, candidate: String) -> void:
+		to.add_ice_candidate(media, index, candidate))
+
+
+## `count` multiplayer peers of `peer_class` joined in a full mesh and attached, each with its
+## own SceneMultiplayer, to a child branch "P<id>" holding a copy of `game`'s scene. Returns the
+## branches; each has `peer` and `game` metadata. The higher id makes each offer.
+func make_mesh(peer_class: String, count: int, game: Script, channels: Array = []) -> Array[Node]:
+	var branches: Array[Node] = []
+	for id in range(1, count + 1):
+		var branch := Node.new()
+		branch.name = "P%d" % id
+		add_child(branch)
+		var peer: MultiplayerPeer = ClassDB.instantiate(peer_class)
+		check_eq(peer.create_mesh(id, channels), OK, "create_mesh(%d)" % id)
+		var multiplayer_api := SceneMultiplayer.new()
+		get_tree().set_multiplayer(multiplayer_api, branch.get_path())
+		multiplayer_api.multiplayer_peer = peer
+		var node: Node = game.new()
+		node.name = "Game"
+		branch.add_child(node)
+		branch.set_meta("peer", peer)
+		branch.set_meta("game", node)
+		branches.append(branch)
+	for a in count:
+		for b in range(a + 1, count):
+			var ca := new_connection()
+			var cb := new_connection()
+			link(ca, cb)
+			check_eq(branches[a].get_meta("peer").add_peer(ca, b + 1), OK, "add_peer")
+			check_eq(branches[b].get_meta("peer").add_peer(cb, a + 1), OK, "add_peer")
+			cb.create_offer()
+	return branches
+
+
+## True once every branch sees all the others connected.
+func all_connected(branches: Array[Node]) -> bool:
+	for branch in branches:
+		if branch.multiplayer.get_peers().size() != branches.size() - 1:
+			return false
+	return true
+
+
+func close_all(branches: Array[Node]) -> void:
+	for branch in branches:
+		branch.multiplayer.multiplayer_peer.close()
+		get_tree().set_multiplayer(null, branch.get_path())
