@@ -108,3 +108,33 @@ func close_all(branches: Array[Node]) -> void:
 	for branch in branches:
 		branch.multiplayer.multiplayer_peer.close()
 		get_tree().set_multiplayer(null, branch.get_path())
+
+
+## A server (id 1) and clients with ids 2, 3, ...: each client connected to the server only.
+## Branches are returned server first, with `peer` and `game` metadata as in `make_mesh`.
+func make_star(clients: int, game: Script) -> Array[Node]:
+	var branches: Array[Node] = []
+	for id in range(1, clients + 2):
+		var branch := Node.new()
+		branch.name = "S%d" % id
+		add_child(branch)
+		var peer := WebRTCMultiplayerPeerExtension.new()
+		check_eq(peer.create_server() if id == 1 else peer.create_client(id), OK, "create %d" % id)
+		var multiplayer_api := SceneMultiplayer.new()
+		get_tree().set_multiplayer(multiplayer_api, branch.get_path())
+		multiplayer_api.multiplayer_peer = peer
+		if game != null:
+			var node: Node = game.new()
+			node.name = "Game"
+			branch.add_child(node)
+			branch.set_meta("game", node)
+		branch.set_meta("peer", peer)
+		branches.append(branch)
+	for i in range(1, branches.size()):
+		var to_server := new_connection()
+		var to_client := new_connection()
+		link(to_server, to_client)
+		check_eq(branches[0].get_meta("peer").add_peer(to_client, i + 1), OK, "server add_peer")
+		check_eq(branches[i].get_meta("peer").add_peer(to_server, 1), OK, "client add_peer")
+		to_client.create_offer()
+	return branches
