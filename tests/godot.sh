@@ -20,5 +20,16 @@ mkdir -p "$project/addons" "$project/.godot"
 cp -r addons/webrtc_mesh "$project/addons/"
 # Template builds load the extensions listed here; the editor would write it on import.
 echo "res://addons/webrtc_mesh/webrtc_mesh.gdextension" > "$project/.godot/extension_list.cfg"
+# The test scripts declare no global classes; an empty cache saves a warning per start.
+echo "list=[]" > "$project/.godot/global_script_class_cache.cfg"
 
-timeout 900 "$godot" --headless --path "$project" --script res://runner.gd -- "$@"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+status=0
+timeout 900 "$godot" --headless --path "$project" --script res://runner.gd -- "$@" 2>&1 | tee "$log" || status=$?
+# A GDScript runtime error stops a function without failing anything; here it fails the run.
+if grep -q "SCRIPT ERROR" "$log"; then
+  echo "FAIL: GDScript errors during the Godot test scenes (see SCRIPT ERROR above)"
+  status=1
+fi
+exit "$status"

@@ -2,7 +2,15 @@
 ## then "N passed, N failed"; the exit code is the number of failed cases.
 extends SceneTree
 
+## A run that takes longer than this has hung: it fails rather than waiting forever.
+const WATCHDOG_SECONDS := 600.0
+
+
 func _initialize() -> void:
+	create_timer(WATCHDOG_SECONDS).timeout.connect(func() -> void:
+		print("FAIL runner: still running after %d s" % WATCHDOG_SECONDS)
+		print("0 passed, 1 failed")
+		quit(1))
 	_run.call_deferred()
 
 
@@ -22,12 +30,19 @@ func _run() -> void:
 	var passed := 0
 	var failed := 0
 	for name in _case_names():
-		var case: Node = load("res://cases/%s.gd" % name).new()
+		var script: GDScript = load("res://cases/%s.gd" % name)
+		if script == null or not script.can_instantiate():
+			failed += 1
+			print("FAIL %s: the script does not compile" % name)
+			continue
+		var case: Node = script.new()
 		case.name = name
 		root.add_child(case)
 		var started := Time.get_ticks_msec()
 		await case.run()
 		var took := Time.get_ticks_msec() - started
+		if not case.finished and case.failures.is_empty():
+			case.failures.append("stopped before its end (see the SCRIPT ERROR above)")
 		if case.failures.is_empty():
 			passed += 1
 			print("PASS %s (%d ms)" % [name, took])

@@ -135,6 +135,9 @@ struct Inner {
     // Candidates that arrived before the remote description; applied right after it.
     early_candidates: Mutex<Vec<RTCIceCandidateInit>>,
     channels: Mutex<Vec<DataChannel>>,
+    // The last description this connection created, as sent out: scripts pass it back to
+    // `set_local_description`, and webrtc-rs's own copy of it differs in text.
+    created: Mutex<Option<(SdpType, String)>>,
     closed: AtomicBool,
 }
 
@@ -225,6 +228,7 @@ impl Connection {
                 remote_set: AtomicBool::new(false),
                 early_candidates: Mutex::new(Vec::new()),
                 channels: Mutex::new(Vec::new()),
+                created: Mutex::new(None),
                 closed: AtomicBool::new(false),
             }),
         })
@@ -268,11 +272,16 @@ impl Connection {
     pub fn set_local_description(&self, sdp_type: &str, sdp: &str) -> Result<()> {
         self.check_open()?;
         let kind = parse_sdp_type(sdp_type)?;
-        let rtc = &self.inner.rtc;
-        let current = self.inner.runtime.block_on(rtc.local_description())?;
-        if current.is_some_and(|d| d.sdp == sdp && SdpType::from(d.sdp_type) == kind) {
+        if self
+            .inner
+            .created
+            .lock()
+            .as_ref()
+            .is_some_and(|(k, s)| *k == kind && s == sdp)
+        {
             return Ok(());
         }
+        let rtc = &self.inner.rtc;
         let desc = build_description(kind, sdp)?;
         self.inner
             .runtime
@@ -492,6 +501,7 @@ impl Connection {
 
     fn local_description_applied(&self, sdp_type: SdpType, sdp: String) {
         self.remember_mid(&sdp);
+        *self.inner.created.lock() = Some((sdp_type, sdp.clone()));
         self.inner
             .sink
             .push(ConnectionEvent::SessionDescription { sdp_type, sdp });

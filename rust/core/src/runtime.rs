@@ -47,8 +47,9 @@ impl Default for RuntimeConfig {
 }
 
 struct Inner {
-    // `Option` so `Drop` can move the runtime out and shut it down with a timeout.
-    tokio: Option<tokio::runtime::Runtime>,
+    // `Option` so it can be moved out and shut down with a timeout, by `Drop` or by
+    // `Runtime::shutdown_shared`.
+    tokio: Mutex<Option<tokio::runtime::Runtime>>,
     handle: Handle,
     adapter: Arc<IoAdapter>,
     // Close tasks still running; see `CLOSE_GRACE`.
@@ -57,7 +58,14 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(tokio) = self.tokio.take() {
+        self.stop();
+    }
+}
+
+impl Inner {
+    fn stop(&self) {
+        let tokio = self.tokio.lock().take();
+        if let Some(tokio) = tokio {
             let inside_runtime = Handle::try_current().is_ok();
             let deadline = Instant::now() + CLOSE_GRACE;
             while !inside_runtime
@@ -110,12 +118,23 @@ impl Runtime {
         let adapter = Arc::new(IoAdapter::new(handle.clone(), config.socket_buffer_size));
         Ok(Runtime {
             inner: Arc::new(Inner {
-                tokio: Some(tokio),
+                tokio: Mutex::new(Some(tokio)),
                 handle,
                 adapter,
                 closing: Arc::new(AtomicUsize::new(0)),
             }),
         })
+    }
+
+    /// Stops the shared runtime now, even if connections still hold it (they were leaked, or
+    /// the host is exiting): its threads must not outlive the code they run, e.g. when the
+    /// library is about to be unloaded. Connections still closing get a moment to tell their
+    /// peers. Connections used after this report [`Error::Closed`].
+    pub fn shutdown_shared() {
+        let inner = std::mem::take(&mut *SHARED.lock()).upgrade();
+        if let Some(inner) = inner {
+            inner.stop();
+        }
     }
 
     /// Whether a shared runtime is alive (some connection still uses it).
@@ -132,6 +151,7 @@ impl Runtime {
     where
         F: Future<Output = ()> + Send + 'static,
     {
+        // After a forced shutdown the task is dropped unstarted, which is all that can happen.
         drop(self.inner.handle.spawn(future));
     }
 
@@ -159,6 +179,10 @@ impl Runtime {
     pub(crate) fn block_on<F: Future>(&self, future: F) -> Result<F::Output> {
         if Handle::try_current().is_ok() {
             return Err(Error::WrongThread);
+        }
+        if self.inner.tokio.lock().is_none() {
+            // Stopped by `shutdown_shared`: blocking on timers of a stopped runtime would panic.
+            return Err(Error::Closed);
         }
         Ok(self.inner.handle.block_on(future))
     }

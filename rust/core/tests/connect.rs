@@ -203,3 +203,23 @@ fn four_peer_full_mesh_connects() {
         }
     }
 }
+
+#[test]
+fn own_description_passed_back_after_gathering_is_accepted() {
+    let runtime = Runtime::shared().unwrap();
+    let a = Connection::new(&runtime, &ConnectionConfig::loopback()).unwrap();
+    a.create_data_channel("x", &negotiated(1)).unwrap();
+    a.create_offer().unwrap();
+    let Some(ConnectionEvent::SessionDescription { sdp_type, sdp }) = a.poll_event() else {
+        panic!("the offer comes first");
+    };
+    // Godot scripts apply it from a signal, by which time candidates have been gathered and
+    // webrtc-rs's copy of the description has changed.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !matches!(a.poll_event(), Some(ConnectionEvent::IceCandidate { .. })) {
+        assert!(Instant::now() < deadline, "no candidate gathered");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    a.set_local_description(sdp_type.as_str(), &sdp).unwrap();
+    assert_eq!(a.signaling_state(), SignalingState::HaveLocalOffer);
+}

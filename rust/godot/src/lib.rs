@@ -8,6 +8,7 @@
 use godot::classes::WebRtcPeerConnection;
 use godot::init::InitStage;
 use godot::prelude::*;
+use webrtc_mesh_core::Runtime;
 
 mod config;
 mod data_channel;
@@ -22,6 +23,14 @@ unsafe impl ExtensionLibrary for WebRtcMeshExtension {
     fn on_stage_init(stage: InitStage) {
         if stage == InitStage::Scene {
             WebRtcPeerConnection::set_default_extension("WebRTCMeshPeerConnection");
+        }
+    }
+
+    fn on_stage_deinit(stage: InitStage) {
+        if stage == InitStage::Scene {
+            // Connections leaked by scripts would keep the runtime's threads running code of
+            // this library while Godot unloads it.
+            Runtime::shutdown_shared();
         }
     }
 }

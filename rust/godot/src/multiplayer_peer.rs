@@ -386,6 +386,13 @@ impl WebRtcMultiplayerPeerExtension {
         };
         let connection = match ours.bind_mut().core() {
             Ok(connection) => connection,
+            Err(Error::Closed) => {
+                return errors::refuse(
+                    CALL,
+                    GdError::ERR_INVALID_PARAMETER,
+                    "the connection is closed; add_peer needs a new one",
+                );
+            }
             Err(e) => return errors::report(CALL, &e),
         };
         if let Err(e) = mesh.add_peer(i64::from(id), &connection, unreliable_lifetime) {

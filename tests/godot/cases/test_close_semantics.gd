@@ -48,3 +48,4 @@ func run() -> void:
 	check(await wait_until(func() -> bool: return failed[0], 3.0), "connection_failed fires")
 	check_eq(client.get_connection_status(), MultiplayerPeer.CONNECTION_DISCONNECTED, "client status")
 	get_tree().set_multiplayer(null, holder.get_path())
+	finish()

@@ -29,7 +29,7 @@ func run() -> void:
 	# Server mode, in the contract's order.
 	check_eq(peer.create_server(), OK, "create_server")
 	check_eq(peer.get_connection_status(), MultiplayerPeer.CONNECTION_CONNECTED, "server connected at once")
-	check(peer.is_server(), "is_server")
+	check_eq(peer.get_unique_id(), 1, "server id")
 	check_eq(peer.add_peer(fresh, 1), ERR_INVALID_PARAMETER, "server adds id 1")
 	check_eq(peer.add_peer(fresh, 0), ERR_INVALID_PARAMETER, "id 0")
 	check_eq(peer.add_peer(fresh, 2147483648), ERR_INVALID_PARAMETER, "id 2^31")
@@ -95,3 +95,4 @@ func run() -> void:
 	check_eq(peer.get_unique_id(), 0, "id 0 after close")
 	check_eq(peer.get_connection_status(), MultiplayerPeer.CONNECTION_DISCONNECTED, "disconnected after close")
 	check_eq(peer.add_peer(new_connection(), 2), ERR_UNCONFIGURED, "add_peer after close")
+	finish()

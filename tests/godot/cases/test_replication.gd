@@ -65,3 +65,4 @@ func run() -> void:
 		return true
 	check(await wait_until(despawned, 5.0), "despawn replicated")
 	close_all(branches)
+	finish()

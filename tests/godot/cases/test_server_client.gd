@@ -32,3 +32,4 @@ func run() -> void:
 	check_eq(game3.reliable.get(2, []), range(50), "relayed RPCs: sender id 2, all once, in order")
 	check(not branches[0].get_meta("game").reliable.has(2), "the server only relays")
 	close_all(branches)
+	finish()

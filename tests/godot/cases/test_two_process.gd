@@ -38,3 +38,4 @@ func run() -> void:
 			DirAccess.remove_absolute(dir.path_join(box).path_join(file))
 		DirAccess.remove_absolute(dir.path_join(box))
 	DirAccess.remove_absolute(dir)
+	finish()

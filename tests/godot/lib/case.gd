@@ -6,11 +6,18 @@ const LOOPBACK := {"bindAddress": "127.0.0.1"}
 
 var failures: Array[String] = []
 var notes: Array[String] = []
+## Set by `finish()`, the last line of every case: a GDScript runtime error ends a function
+## early without failing it, so a case that did not get there has failed.
+var finished := false
 
 
 ## Overridden by each case; awaited by the runner.
 func run() -> void:
 	pass
+
+
+func finish() -> void:
+	finished = true
 
 
 func check(condition: bool, what: String) -> bool:
@@ -57,12 +64,19 @@ func link(a: WebRTCPeerConnection, b: WebRTCPeerConnection) -> void:
 	_relay(b, a)
 
 
+## The handlers hold the connections weakly: a connection holding a handler that holds it
+## would never be freed.
 func _relay(from: WebRTCPeerConnection, to: WebRTCPeerConnection) -> void:
+	var source: WeakRef = weakref(from)
+	var target: WeakRef = weakref(to)
 	from.session_description_created.connect(func(type: String, sdp: String) -> void:
-		from.set_local_description(type, sdp)
-		to.set_remote_description(type, sdp))
+		if source.get_ref():
+			source.get_ref().set_local_description(type, sdp)
+		if target.get_ref():
+			target.get_ref().set_remote_description(type, sdp))
 	from.ice_candidate_created.connect(func(media: String, index: int, candidate: String) -> void:
-		to.add_ice_candidate(media, index, candidate))
+		if target.get_ref():
+			target.get_ref().add_ice_candidate(media, index, candidate))
 
 
 ## `count` multiplayer peers of `peer_class` joined in a full mesh and attached, each with its
@@ -104,9 +118,14 @@ func all_connected(branches: Array[Node]) -> bool:
 	return true
 
 
+## Closes every peer, then frees what the branches hold while their SceneMultiplayer still
+## tracks it, then detaches the SceneMultiplayer.
 func close_all(branches: Array[Node]) -> void:
 	for branch in branches:
 		branch.multiplayer.multiplayer_peer.close()
+	for branch in branches:
+		for child in branch.get_children():
+			child.free()
 		get_tree().set_multiplayer(null, branch.get_path())
 
 

@@ -39,8 +39,10 @@ func receive() -> Array:
 
 ## Wires a connection's signaling to `to` through the folder.
 func attach(connection: WebRTCPeerConnection, to: int) -> void:
+	var source: WeakRef = weakref(connection)
 	connection.session_description_created.connect(func(type: String, sdp: String) -> void:
-		connection.set_local_description(type, sdp)
+		if source.get_ref():
+			source.get_ref().set_local_description(type, sdp)
 		send(to, {"type": type, "sdp": sdp}))
 	connection.ice_candidate_created.connect(func(media: String, index: int, candidate: String) -> void:
 		send(to, {"type": "candidate", "media": media, "index": index, "candidate": candidate}))

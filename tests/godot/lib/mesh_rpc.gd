@@ -72,3 +72,4 @@ func run() -> void:
 		if branch != branches[1]:
 			check_eq(branch.get_meta("game").big_sizes, [big.size()], "200 KiB RPC intact")
 	close_all(branches)
+	finish()
