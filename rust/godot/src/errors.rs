@@ -1,6 +1,10 @@
 //! Core errors as Godot `Error` codes, with a readable `push_error`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
 use godot::global::{Error as GdError, godot_error};
+use parking_lot::Mutex;
 use webrtc_mesh_core::Error;
 
 /// The Godot error code closest to each core error.
@@ -24,10 +28,30 @@ pub fn code(error: &Error) -> GdError {
     }
 }
 
-/// Reports `error` with the name of the call that failed and returns its code.
+/// Reports `error` with the name of the call that failed and returns its code. A full send
+/// buffer is reported at most once a second: it repeats for every packet while a peer lags.
 pub fn report(call: &str, error: &Error) -> GdError {
-    godot_error!("{call}: {error}");
+    if *error == Error::BufferFull {
+        report_throttled(call, error);
+    } else {
+        godot_error!("{call}: {error}");
+    }
     code(error)
+}
+
+fn report_throttled(call: &str, error: &Error) {
+    static LAST: Mutex<Option<Instant>> = Mutex::new(None);
+    static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
+    let mut last = LAST.lock();
+    if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    *last = Some(Instant::now());
+    match SUPPRESSED.swap(0, Ordering::Relaxed) {
+        0 => godot_error!("{call}: {error}; the packet was not sent"),
+        n => godot_error!("{call}: {error}; the packet was not sent ({n} more in the last second)"),
+    }
 }
 
 /// `OK`, or the reported error.
