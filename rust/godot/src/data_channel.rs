@@ -6,6 +6,7 @@ use godot::prelude::*;
 use webrtc_mesh_core::{ChannelState, DataChannel, MAX_MESSAGE_SIZE, Message};
 
 use crate::errors;
+use crate::raw_packet;
 
 /// A WebRTC data channel of the webrtc_mesh backend.
 ///
@@ -58,12 +59,8 @@ impl IWebRtcDataChannelExtension for MeshDataChannel {
                 "no packet is waiting",
             );
         };
-        // SAFETY: Godot passes valid out-pointers; the bytes live in `self.current` until the
-        // next call, as Godot's raw packet contract requires.
-        unsafe {
-            *r_buffer.ptr() = RawPtr::new(message.data.as_ptr());
-            *r_buffer_size.ptr() = message.data.len() as i32;
-        }
+        // SAFETY: Godot's own out-pointers; the bytes stay put until the next `get_packet`.
+        unsafe { raw_packet::hand_out(r_buffer, r_buffer_size, &message.data) };
         GdError::OK
     }
 
@@ -72,13 +69,8 @@ impl IWebRtcDataChannelExtension for MeshDataChannel {
         p_buffer: RawPtr<*const u8>,
         p_buffer_size: i32,
     ) -> GdError {
-        let len = usize::try_from(p_buffer_size).unwrap_or(0);
-        let data = if len == 0 || p_buffer.ptr().is_null() {
-            &[][..]
-        } else {
-            // SAFETY: Godot guarantees `p_buffer_size` readable bytes at `p_buffer`.
-            unsafe { std::slice::from_raw_parts(p_buffer.ptr(), len) }
-        };
+        // SAFETY: Godot's own buffer, used only during this call.
+        let data = unsafe { raw_packet::taken_in(p_buffer, p_buffer_size) };
         let result = if self.write_mode == WriteMode::TEXT {
             match std::str::from_utf8(data) {
                 Ok(text) => self.channel.send_text(text),

@@ -15,6 +15,7 @@ mod data_channel;
 mod errors;
 mod multiplayer_peer;
 mod peer_connection;
+mod raw_packet;
 
 struct WebRtcMeshExtension;
 

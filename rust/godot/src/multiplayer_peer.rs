@@ -16,6 +16,7 @@ use webrtc_mesh_core::{
 use crate::data_channel::MeshDataChannel;
 use crate::errors;
 use crate::peer_connection::MeshPeerConnection;
+use crate::raw_packet;
 
 /// The Godot objects that stand for one peer.
 struct PeerObjects {
@@ -135,12 +136,8 @@ impl IMultiplayerPeerExtension for WebRtcMultiplayerPeerExtension {
                 "no packet is waiting",
             );
         };
-        // SAFETY: Godot passes valid out-pointers. The bytes stay in the mesh's current packet,
-        // untouched until the next `get_packet`, as the raw packet contract requires.
-        unsafe {
-            *r_buffer.ptr() = RawPtr::new(packet.data.as_ptr());
-            *r_buffer_size.ptr() = packet.data.len() as i32;
-        }
+        // SAFETY: Godot's own out-pointers; the bytes stay put until the next `get_packet`.
+        unsafe { raw_packet::hand_out(r_buffer, r_buffer_size, &packet.data) };
         GdError::OK
     }
 
@@ -157,13 +154,8 @@ impl IMultiplayerPeerExtension for WebRtcMultiplayerPeerExtension {
         else {
             return errors::refuse(CALL, GdError::ERR_UNCONFIGURED, "the peer is not connected");
         };
-        let len = usize::try_from(p_buffer_size).unwrap_or(0);
-        let data = if len == 0 || p_buffer.ptr().is_null() {
-            &[][..]
-        } else {
-            // SAFETY: Godot guarantees `p_buffer_size` readable bytes at `p_buffer`.
-            unsafe { std::slice::from_raw_parts(p_buffer.ptr(), len) }
-        };
+        // SAFETY: Godot's own buffer, used only during this call.
+        let data = unsafe { raw_packet::taken_in(p_buffer, p_buffer_size) };
         let mode = transfer_mode(self.transfer_mode);
         match mesh.send(self.target_peer, self.transfer_channel, mode, data) {
             Ok(()) => GdError::OK,

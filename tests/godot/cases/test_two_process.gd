@@ -29,8 +29,13 @@ func run() -> void:
 	check(await wait_until(received, 20.0), "100 packets from the other process (got %d)" % got.size())
 	note("second process connected and delivered 100 packets in %d ms" % (Time.get_ticks_msec() - started))
 	check_eq(got, range(100), "in order, once each")
+	# It quits with its connection still open: that must not hang or crash.
 	signaling.send(2, {"type": "done"})
+	var quit_asked := Time.get_ticks_msec()
 	check(await wait_until(func() -> bool: return not OS.is_process_running(pid), 5.0), "second process exits")
+	var exit_ms := Time.get_ticks_msec() - quit_asked
+	check(exit_ms < 1500, "second process exited %d ms after being told to quit (includes noticing the file)" % exit_ms)
+	note("second process quit with a live connection in %d ms" % exit_ms)
 	check_eq(OS.get_process_exit_code(pid), 0, "second process exit code")
 	peer.close()
 	for box in DirAccess.get_directories_at(dir):

@@ -85,20 +85,9 @@ func _relay(from: WebRTCPeerConnection, to: WebRTCPeerConnection) -> void:
 func make_mesh(peer_class: String, count: int, game: Script, channels: Array = []) -> Array[Node]:
 	var branches: Array[Node] = []
 	for id in range(1, count + 1):
-		var branch := Node.new()
-		branch.name = "P%d" % id
-		add_child(branch)
 		var peer: MultiplayerPeer = ClassDB.instantiate(peer_class)
 		check_eq(peer.create_mesh(id, channels), OK, "create_mesh(%d)" % id)
-		var multiplayer_api := SceneMultiplayer.new()
-		get_tree().set_multiplayer(multiplayer_api, branch.get_path())
-		multiplayer_api.multiplayer_peer = peer
-		var node: Node = game.new()
-		node.name = "Game"
-		branch.add_child(node)
-		branch.set_meta("peer", peer)
-		branch.set_meta("game", node)
-		branches.append(branch)
+		branches.append(_branch("P%d" % id, peer, game))
 	for a in count:
 		for b in range(a + 1, count):
 			var ca := new_connection()
@@ -108,6 +97,24 @@ func make_mesh(peer_class: String, count: int, game: Script, channels: Array = [
 			check_eq(branches[b].get_meta("peer").add_peer(cb, a + 1), OK, "add_peer")
 			cb.create_offer()
 	return branches
+
+
+## A child node with its own SceneMultiplayer on `peer`, holding a "Game" node of `game` (if
+## any); `peer` and `game` are kept as metadata.
+func _branch(branch_name: String, peer: MultiplayerPeer, game: Script) -> Node:
+	var branch := Node.new()
+	branch.name = branch_name
+	add_child(branch)
+	var multiplayer_api := SceneMultiplayer.new()
+	get_tree().set_multiplayer(multiplayer_api, branch.get_path())
+	multiplayer_api.multiplayer_peer = peer
+	branch.set_meta("peer", peer)
+	if game != null:
+		var node: Node = game.new()
+		node.name = "Game"
+		branch.add_child(node)
+		branch.set_meta("game", node)
+	return branch
 
 
 ## True once every branch sees all the others connected.
@@ -134,21 +141,9 @@ func close_all(branches: Array[Node]) -> void:
 func make_star(clients: int, game: Script) -> Array[Node]:
 	var branches: Array[Node] = []
 	for id in range(1, clients + 2):
-		var branch := Node.new()
-		branch.name = "S%d" % id
-		add_child(branch)
 		var peer := WebRTCMultiplayerPeerExtension.new()
 		check_eq(peer.create_server() if id == 1 else peer.create_client(id), OK, "create %d" % id)
-		var multiplayer_api := SceneMultiplayer.new()
-		get_tree().set_multiplayer(multiplayer_api, branch.get_path())
-		multiplayer_api.multiplayer_peer = peer
-		if game != null:
-			var node: Node = game.new()
-			node.name = "Game"
-			branch.add_child(node)
-			branch.set_meta("game", node)
-		branch.set_meta("peer", peer)
-		branches.append(branch)
+		branches.append(_branch("S%d" % id, peer, game))
 	for i in range(1, branches.size()):
 		var to_server := new_connection()
 		var to_client := new_connection()

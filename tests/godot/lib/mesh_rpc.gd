@@ -56,6 +56,19 @@ func run() -> void:
 				unique[seq] = true
 			check(unique.size() >= COUNT / 2, "unreliable %d->%d delivered %d of %d" % [sender, me, unique.size(), COUNT])
 
+	if peer_class == "WebRTCMultiplayerPeerExtension":
+		var p1: MultiplayerPeer = branches[0].get_meta("peer")
+		var stats: Dictionary = p1.get_peer_stats(2)
+		check(stats.round_trip_time > 0.0 and stats.round_trip_time < 0.1, "stats: loopback round trip %s s" % str(stats.get("round_trip_time")))
+		check_eq([stats.local_candidate_type, stats.remote_candidate_type], ["host", "host"], "stats: candidate types")
+		check(stats.bytes_sent > 0 and stats.bytes_received > 0, "stats: bytes counted")
+		check(stats.messages_received >= COUNT * 2, "stats: messages received %d" % stats.messages_received)
+		check_eq(stats.connection_state, WebRTCPeerConnection.STATE_CONNECTED, "stats: state")
+		check(p1.get_peer_stats(99).is_empty(), "stats of an unknown peer")
+		check_eq(p1.disconnect_grace, 2.0, "default disconnect_grace")
+		p1.disconnect_grace = 0.5
+		check_eq(p1.disconnect_grace, 0.5, "disconnect_grace set")
+
 	# One 200 KiB reliable RPC, from peer 2 to everyone.
 	var big := PackedByteArray()
 	big.resize(200 * 1024)
