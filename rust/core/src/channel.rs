@@ -57,6 +57,11 @@ impl ChannelOptions {
         Ok(())
     }
 
+    /// Whether every message is retransmitted until it arrives (no lifetime, no retransmit cap).
+    pub fn is_reliable(&self) -> bool {
+        self.max_packet_life_time.is_none() && self.max_retransmits.is_none()
+    }
+
     pub(crate) fn to_init(&self) -> RTCDataChannelInit {
         RTCDataChannelInit {
             ordered: self.ordered,
@@ -81,6 +86,9 @@ struct Inbox {
     queue: Mutex<VecDeque<Message>>,
     len: AtomicUsize,
     limit: usize,
+    // Partially reliable channels drop their oldest message when full instead of holding back
+    // SCTP: a stale unreliable message is worth less than the fresh one behind it.
+    drop_oldest: bool,
     // Woken when the reader makes room in a full inbox.
     room: Notify,
 }
@@ -92,6 +100,7 @@ struct Counters {
     bytes_sent: AtomicU64,
     messages_received: AtomicU64,
     bytes_received: AtomicU64,
+    messages_dropped: AtomicU64,
 }
 
 /// What the pump task shares with the handles. No `Runtime` here: a task of the runtime must
@@ -113,7 +122,9 @@ struct Inner {
 /// One data channel of a [`Connection`](crate::Connection). Clones share the channel.
 ///
 /// Received messages wait in the channel's inbox until [`DataChannel::recv`] takes them; the
-/// inbox is bounded, and when it is full the channel stops reading so SCTP slows the sender.
+/// inbox is bounded. When a reliable channel's inbox is full the channel stops reading so SCTP
+/// slows the sender; a partially reliable channel drops its oldest message instead and counts it
+/// (see [`DataChannel::dropped`]).
 #[derive(Clone)]
 pub struct DataChannel {
     inner: Arc<Inner>,
@@ -145,6 +156,7 @@ impl DataChannel {
                 queue: Mutex::new(VecDeque::new()),
                 len: AtomicUsize::new(0),
                 limit: inbox_limit,
+                drop_oldest: !options.is_reliable(),
                 room: Notify::new(),
             },
             counters: Counters::default(),
@@ -274,6 +286,25 @@ impl DataChannel {
         }
     }
 
+    /// Counts a message the caller chose to drop rather than send (for instance an unreliable
+    /// packet refused with [`Error::BufferFull`]), so [`dropped`](Self::dropped) reports it.
+    pub fn note_dropped(&self) {
+        let c = &self.inner.shared.counters;
+        c.messages_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Messages of this channel dropped on this side: received ones pushed out of a full inbox
+    /// of a partially reliable channel, plus those counted with
+    /// [`note_dropped`](Self::note_dropped). Messages SCTP abandons in flight when their
+    /// lifetime or retransmit cap runs out are not visible here.
+    pub fn dropped(&self) -> u64 {
+        self.inner
+            .shared
+            .counters
+            .messages_dropped
+            .load(Ordering::Relaxed)
+    }
+
     /// (messages sent, bytes sent, messages received, bytes received)
     pub fn counters(&self) -> (u64, u64, u64, u64) {
         let c = &self.inner.shared.counters;
@@ -313,12 +344,14 @@ async fn pump(inner: Arc<Shared>) {
     let inbox = &inner.inbox;
     loop {
         // Wait for room first, so a reader that stopped reading holds back SCTP, not memory.
-        loop {
-            let room = inbox.room.notified();
-            if inbox.len.load(Ordering::Acquire) < inbox.limit {
-                break;
+        if !inbox.drop_oldest {
+            loop {
+                let room = inbox.room.notified();
+                if inbox.len.load(Ordering::Acquire) < inbox.limit {
+                    break;
+                }
+                room.await;
             }
-            room.await;
         }
         let Some(event) = inner.rtc.poll().await else {
             break;
@@ -339,6 +372,9 @@ async fn pump(inner: Arc<Shared>) {
                 c.bytes_received
                     .fetch_add(message.data.len() as u64, Ordering::Relaxed);
                 let mut queue = inbox.queue.lock();
+                if queue.len() >= inbox.limit && queue.pop_front().is_some() {
+                    c.messages_dropped.fetch_add(1, Ordering::Relaxed);
+                }
                 queue.push_back(Message {
                     data: message.data,
                     is_string: message.is_string,

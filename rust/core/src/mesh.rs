@@ -526,7 +526,7 @@ impl Mesh {
                     "peer {target} is not connected yet"
                 )));
             }
-            return peer.channels[index].send(data);
+            return send_or_drop(&peer.channels[index], data);
         }
         let excluded = target.checked_neg().unwrap_or(0);
         let mut first_error = None;
@@ -535,7 +535,7 @@ impl Mesh {
             .iter()
             .filter(|p| p.connected && p.id != excluded)
         {
-            if let Err(e) = peer.channels[index].send(data) {
+            if let Err(e) = send_or_drop(&peer.channels[index], data) {
                 first_error.get_or_insert(e);
             }
         }
@@ -595,5 +595,18 @@ impl Mesh {
             }
         }
         None
+    }
+}
+
+/// Sends on one channel. An unreliable packet that meets a full send buffer is dropped and
+/// counted rather than reported: losing it is what its mode allows, and the game should not
+/// hear an error for every frame while a peer catches up.
+fn send_or_drop(channel: &DataChannel, data: &[u8]) -> Result<()> {
+    match channel.send(data) {
+        Err(Error::BufferFull) if !channel.options().is_reliable() => {
+            channel.note_dropped();
+            Ok(())
+        }
+        other => other,
     }
 }

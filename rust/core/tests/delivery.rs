@@ -291,3 +291,74 @@ fn packet_lifetime_is_really_applied() {
         delivered[0]
     );
 }
+
+#[test]
+fn a_full_inbox_drops_oldest_unreliable_and_holds_back_reliable() {
+    const LIMIT: usize = 4096; // ConnectionConfig::loopback()'s receive_queue_limit
+    const COUNT: u32 = 6000;
+    let runtime = Runtime::shared().unwrap();
+    // A long lifetime, so SCTP itself abandons nothing and every drop is the inbox's.
+    let mut nodes = mesh_nodes_with(&runtime, 2, &[], 10_000);
+    connect_all(&mut nodes, Duration::from_secs(20));
+    let inbox = |node: &Node, index: usize| {
+        let channel = &node.mesh.peer_channels(2).unwrap()[index];
+        (channel.counters().2, channel.available(), channel.dropped())
+    };
+    let send_all = |nodes: &mut [Node], mode| {
+        for i in 0..COUNT {
+            nodes[1].mesh.send(1, 0, mode, &i.to_le_bytes()).unwrap();
+        }
+    };
+    let numbers = |packets: Vec<(i32, usize, Vec<u8>)>, index: usize| -> Vec<u32> {
+        packets
+            .into_iter()
+            .inspect(|p| assert_eq!(p.1, index, "packet on another channel"))
+            .map(|p| u32::from_le_bytes(p.2.try_into().unwrap()))
+            .collect()
+    };
+
+    // Unreliable: nobody reads at node 1 until the channel has seen every message.
+    send_all(&mut nodes, TransferMode::UnreliableOrdered);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while inbox(&nodes[0], 1).0 < u64::from(COUNT) && Instant::now() < deadline {
+        step(&mut nodes);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let (seen, waiting, dropped) = inbox(&nodes[0], 1);
+    assert_eq!(seen, u64::from(COUNT), "every message reached the inbox");
+    assert_eq!(waiting, LIMIT, "the unreliable inbox stays at its limit");
+    assert_eq!(
+        dropped,
+        u64::from(COUNT) - LIMIT as u64,
+        "each overflow is counted"
+    );
+    let kept = numbers(drain(&mut nodes[0]), 1);
+    assert_eq!(
+        kept,
+        (COUNT - LIMIT as u32..COUNT).collect::<Vec<_>>(),
+        "the newest are kept"
+    );
+
+    // Reliable: the inbox holds back SCTP at its limit, and every message still arrives.
+    send_all(&mut nodes, TransferMode::Reliable);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while inbox(&nodes[0], 0).1 < LIMIT && Instant::now() < deadline {
+        step(&mut nodes);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let (seen, waiting, dropped) = inbox(&nodes[0], 0);
+    assert_eq!(waiting, LIMIT, "the reliable inbox fills to its limit");
+    assert!(
+        seen <= LIMIT as u64 + 1,
+        "{seen} taken in past a full inbox"
+    );
+    assert_eq!(dropped, 0, "a reliable channel never drops");
+    let mut reliable = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reliable.len() < COUNT as usize && Instant::now() < deadline {
+        step(&mut nodes);
+        reliable.extend(numbers(drain(&mut nodes[0]), 0));
+    }
+    assert_eq!(reliable, (0..COUNT).collect::<Vec<_>>());
+}

@@ -35,3 +35,6 @@ unsafe impl ExtensionLibrary for WebRtcMeshExtension {
         }
     }
 }
+
+#[cfg(test)]
+mod docs_check;

@@ -462,7 +462,10 @@ impl WebRtcMultiplayerPeerExtension {
     /// Link statistics of a peer: `round_trip_time` (seconds, -1 until measured),
     /// `bytes_sent`, `bytes_received`, `packets_sent`, `packets_received` (datagrams on the
     /// selected ICE candidate pair), `messages_sent`, `messages_received` (packets of all
-    /// channels), `buffered_amount` (bytes not yet acknowledged), `local_candidate_type` and
+    /// channels), `unreliable_packets_dropped` (unreliable packets this side discarded: sends
+    /// that met a full send buffer and received packets pushed out of a full receive queue;
+    /// packets SCTP abandons in flight when their lifetime runs out are not counted),
+    /// `buffered_amount` (bytes not yet acknowledged), `local_candidate_type` and
     /// `remote_candidate_type` (`"host"`, `"srflx"`, `"prflx"`, `"relay"` or `""`) and
     /// `connection_state` (a `WebRTCPeerConnection.ConnectionState`).
     #[func]
@@ -485,10 +488,12 @@ impl WebRtcMultiplayerPeerExtension {
             }
         };
         let (mut messages_sent, mut messages_received, mut buffered) = (0u64, 0u64, 0usize);
+        let mut dropped = 0u64;
         for channel in channels {
             let (sent, _, received, _) = channel.counters();
             messages_sent += sent;
             messages_received += received;
+            dropped += channel.dropped();
             buffered += channel.buffered_amount();
         }
         let kind = |c: Option<webrtc_mesh_core::CandidateType>| c.map_or("", |c| c.as_str());
@@ -503,6 +508,7 @@ impl WebRtcMultiplayerPeerExtension {
         d.set("packets_received", stats.packets_received as i64);
         d.set("messages_sent", messages_sent as i64);
         d.set("messages_received", messages_received as i64);
+        d.set("unreliable_packets_dropped", dropped as i64);
         d.set("buffered_amount", buffered as i64);
         d.set("local_candidate_type", kind(stats.local_candidate));
         d.set("remote_candidate_type", kind(stats.remote_candidate));
@@ -510,11 +516,13 @@ impl WebRtcMultiplayerPeerExtension {
         d
     }
 
+    /// Getter of [member disconnect_grace].
     #[func]
     fn get_disconnect_grace(&self) -> f64 {
         self.disconnect_grace
     }
 
+    /// Setter of [member disconnect_grace]; negative or non-finite values mean 0.
     #[func]
     fn set_disconnect_grace(&mut self, seconds: f64) {
         self.disconnect_grace = if seconds.is_finite() {

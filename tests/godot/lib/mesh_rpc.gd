@@ -63,6 +63,7 @@ func run() -> void:
 		check_eq([stats.local_candidate_type, stats.remote_candidate_type], ["host", "host"], "stats: candidate types")
 		check(stats.bytes_sent > 0 and stats.bytes_received > 0, "stats: bytes counted")
 		check(stats.messages_received >= COUNT * 2, "stats: messages received %d" % stats.messages_received)
+		check(typeof(stats.get("unreliable_packets_dropped")) == TYPE_INT and stats.unreliable_packets_dropped >= 0, "stats: unreliable_packets_dropped %s" % str(stats.get("unreliable_packets_dropped")))
 		check_eq(stats.connection_state, WebRTCPeerConnection.STATE_CONNECTED, "stats: state")
 		check(p1.get_peer_stats(99).is_empty(), "stats of an unknown peer")
 		check_eq(p1.disconnect_grace, 2.0, "default disconnect_grace")
