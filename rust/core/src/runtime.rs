@@ -142,6 +142,12 @@ impl Runtime {
         SHARED.lock().strong_count() > 0
     }
 
+    /// The tokio runtime underneath, for running other tasks of the application (signaling,
+    /// for one) on the same threads. Tasks spawned on it do not keep the runtime alive.
+    pub fn tokio_handle(&self) -> &Handle {
+        &self.inner.handle
+    }
+
     pub(crate) fn adapter(&self) -> Arc<dyn webrtc::runtime::Runtime> {
         self.inner.adapter.clone()
     }
