@@ -1,16 +1,20 @@
 //! The editor help: every class, method, signal and property registered with Godot carries a
 //! description, and it reaches the XML that gdext hands to the editor.
 
-const SOURCES: [(&str, &str); 3] = [
+const SOURCES: [(&str, &str); 5] = [
     ("multiplayer_peer.rs", include_str!("multiplayer_peer.rs")),
     ("peer_connection.rs", include_str!("peer_connection.rs")),
     ("data_channel.rs", include_str!("data_channel.rs")),
+    ("signaling_server.rs", include_str!("signaling_server.rs")),
+    ("mesh_session.rs", include_str!("mesh_session.rs")),
 ];
 
-const CLASSES: [&str; 3] = [
+const CLASSES: [&str; 5] = [
     "WebRTCMultiplayerPeerExtension",
     "WebRTCMeshPeerConnection",
     "WebRTCMeshDataChannel",
+    "WebRTCSignalingServer",
+    "WebRTCMeshSession",
 ];
 
 /// Registered items of a source file: (attribute line, name, documented).

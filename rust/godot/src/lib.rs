@@ -4,6 +4,8 @@
 //!   `WebRTCMultiplayerPeer`.
 //! - `WebRTCMeshPeerConnection` and `WebRTCMeshDataChannel`: a WebRTC backend, registered as
 //!   Godot's default so `WebRTCPeerConnection.new()` uses it.
+//! - `WebRTCSignalingServer`: the signaling server, inside the game.
+//! - `WebRTCMeshSession`: joins a lobby through signaling and runs its multiplayer peer.
 
 use godot::classes::WebRtcPeerConnection;
 use godot::init::InitStage;
@@ -13,9 +15,11 @@ use webrtc_mesh_core::Runtime;
 mod config;
 mod data_channel;
 mod errors;
+mod mesh_session;
 mod multiplayer_peer;
 mod peer_connection;
 mod raw_packet;
+mod signaling_server;
 
 struct WebRtcMeshExtension;
 

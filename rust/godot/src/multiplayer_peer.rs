@@ -566,6 +566,19 @@ impl WebRtcMultiplayerPeerExtension {
         self.mesh.borrow_mut().as_mut()?.peek_packet().map(f)
     }
 
+    /// Whether a peer with this id was added (for the session, without a Godot call).
+    pub(crate) fn has_peer_id(&self, peer_id: i32) -> bool {
+        self.find(i64::from(peer_id)).is_some()
+    }
+
+    /// Whether it runs as a full mesh.
+    pub(crate) fn is_mesh(&self) -> bool {
+        self.mesh
+            .borrow()
+            .as_ref()
+            .is_some_and(|m| m.mode() == MeshMode::Mesh)
+    }
+
     fn find(&self, peer_id: i64) -> Option<&(i32, PeerObjects)> {
         self.peers.iter().find(|(id, _)| i64::from(*id) == peer_id)
     }
