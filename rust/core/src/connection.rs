@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU16, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rtc::peer_connection::configuration::setting_engine::SctpMaxMessageSize;
@@ -173,6 +173,11 @@ impl Connection {
     /// are exchanged.
     pub fn new(runtime: &Runtime, config: &ConnectionConfig) -> Result<Connection> {
         config.validate()?;
+        let uses_turn = config
+            .ice_servers
+            .iter()
+            .flat_map(|s| &s.urls)
+            .any(|url| url.starts_with("turn"));
         let udp_addr = local_udp_address(config.bind_address, config.port_range.as_ref())?;
         let sink = Arc::new(Sink {
             events: Mutex::new(VecDeque::new()),
@@ -208,13 +213,27 @@ impl Connection {
             )
             .with_sctp_max_message_size(SctpMaxMessageSize::Bounded(MAX_MESSAGE_SIZE as u32))
             .with_include_loopback_candidate(udp_addr.ip().is_loopback())
+            // A peer-reflexive pair is a direct path whose check arrived before the candidate's
+            // signaling did (usual when signaling crosses a server): webrtc-rs would hold its
+            // nomination for 1 s, delaying every such connection by that much.
+            .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
+            // With relay-only policy nothing better than a relay can turn up, so waiting the
+            // default 2 s for one is pure delay. Otherwise the wait lets direct paths win.
+            .with_relay_acceptance_min_wait(match config.ice_transport_policy {
+                IceTransportPolicy::Relay => Some(Duration::ZERO),
+                IceTransportPolicy::All => None,
+            })
             .with_ice_connection_attempts(Some(config.ice_check_interval), None)
             .build();
         let builder = PeerConnectionBuilder::new()
             .with_configuration(rtc_config)
             .with_setting_engine(settings)
             .with_handler(Arc::new(Handler(sink.clone())))
-            .with_runtime(runtime.adapter())
+            .with_runtime(if uses_turn {
+                runtime.relay_adapter()
+            } else {
+                runtime.adapter()
+            })
             .with_udp_addrs(vec![udp_addr])
             .with_data_channel_send_buffer_limit(config.send_buffer_limit);
         let rtc = runtime

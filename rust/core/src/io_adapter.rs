@@ -19,6 +19,10 @@ use webrtc::runtime::{
 pub(crate) struct IoAdapter {
     handle: Handle,
     socket_buffer_size: usize,
+    // webrtc-rs 0.21 queues a packet for a TURN relay after the relayer's write queue was
+    // drained, and nothing wakes its loop for it: it leaves on the next timer, 50-250 ms later.
+    // Capping the loop's sleep bounds that wait; only connections with a TURN server use it.
+    max_sleep: Option<Duration>,
 }
 
 static TOKIO: TokioRuntime = TokioRuntime;
@@ -28,6 +32,16 @@ impl IoAdapter {
         IoAdapter {
             handle,
             socket_buffer_size,
+            max_sleep: None,
+        }
+    }
+
+    /// The same adapter with its timers capped at `max_sleep`.
+    pub(crate) fn paced(&self, max_sleep: Duration) -> Self {
+        IoAdapter {
+            handle: self.handle.clone(),
+            socket_buffer_size: self.socket_buffer_size,
+            max_sleep: Some(max_sleep),
         }
     }
 }
@@ -85,6 +99,7 @@ impl Runtime for IoAdapter {
 
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
         let _entered = self.handle.enter();
+        let duration = self.max_sleep.map_or(duration, |cap| duration.min(cap));
         TOKIO.sleep(duration)
     }
 

@@ -46,12 +46,17 @@ impl Default for RuntimeConfig {
     }
 }
 
+/// Longest a relayed packet waits in webrtc-rs before it is sent; see `IoAdapter::max_sleep`.
+const RELAY_PACING: Duration = Duration::from_millis(1);
+
 struct Inner {
     // `Option` so it can be moved out and shut down with a timeout, by `Drop` or by
     // `Runtime::shutdown_shared`.
     tokio: Mutex<Option<tokio::runtime::Runtime>>,
     handle: Handle,
     adapter: Arc<IoAdapter>,
+    // For connections through a TURN relay; see `IoAdapter::max_sleep`.
+    relay_adapter: Arc<IoAdapter>,
     // Close tasks still running; see `CLOSE_GRACE`.
     closing: Arc<AtomicUsize>,
 }
@@ -115,12 +120,15 @@ impl Runtime {
             .enable_all()
             .build()?;
         let handle = tokio.handle().clone();
-        let adapter = Arc::new(IoAdapter::new(handle.clone(), config.socket_buffer_size));
+        let adapter = IoAdapter::new(handle.clone(), config.socket_buffer_size);
+        let relay_adapter = Arc::new(adapter.paced(RELAY_PACING));
+        let adapter = Arc::new(adapter);
         Ok(Runtime {
             inner: Arc::new(Inner {
                 tokio: Mutex::new(Some(tokio)),
                 handle,
                 adapter,
+                relay_adapter,
                 closing: Arc::new(AtomicUsize::new(0)),
             }),
         })
@@ -150,6 +158,11 @@ impl Runtime {
 
     pub(crate) fn adapter(&self) -> Arc<dyn webrtc::runtime::Runtime> {
         self.inner.adapter.clone()
+    }
+
+    /// The adapter for connections that may use a TURN relay.
+    pub(crate) fn relay_adapter(&self) -> Arc<dyn webrtc::runtime::Runtime> {
+        self.inner.relay_adapter.clone()
     }
 
     /// Starts `future` on the runtime and lets it run on its own.
