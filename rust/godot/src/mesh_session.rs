@@ -2,7 +2,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
-use godot::classes::{INode, MultiplayerPeer, Node, WebRtcPeerConnection};
+use godot::classes::{INode, MultiplayerPeer, Node, OfflineMultiplayerPeer, WebRtcPeerConnection};
 use godot::global::Error as GdError;
 use godot::prelude::*;
 use webrtc_mesh_core::Runtime;
@@ -159,12 +159,22 @@ impl MeshSession {
     }
 
     /// Leaves: closes the signaling connection and the multiplayer peer (the others see
-    /// [code]peer_disconnected[/code]).
+    /// [code]peer_disconnected[/code]). When this session had assigned the peer to the
+    /// branch's multiplayer, the multiplayer gets an [OfflineMultiplayerPeer] instead, so the
+    /// game can keep running (and join again) without sending into a closed peer.
     #[func]
     fn leave(&mut self) {
         self.client = None;
         if let Some(mut peer) = self.peer.take() {
             peer.upcast_mut::<MultiplayerPeer>().close();
+            if self.assign_multiplayer
+                && let Some(mut multiplayer) = self.base().get_multiplayer()
+                && multiplayer
+                    .get_multiplayer_peer()
+                    .is_some_and(|current| current == peer.clone().upcast::<MultiplayerPeer>())
+            {
+                multiplayer.set_multiplayer_peer(&OfflineMultiplayerPeer::new_gd());
+            }
         }
         self.connections.clear();
         self.outbox.borrow_mut().clear();
