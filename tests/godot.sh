@@ -22,6 +22,10 @@ cp -r addons/webrtc_mesh "$project/addons/"
 echo "res://addons/webrtc_mesh/webrtc_mesh.gdextension" > "$project/.godot/extension_list.cfg"
 # The test scripts declare no global classes; an empty cache saves a warning per start.
 echo "list=[]" > "$project/.godot/global_script_class_cache.cfg"
+# test_demo_bots runs the demo project as bots: the same two files there (build_addon.sh has
+# copied the addon into it).
+mkdir -p demo_project/.godot
+cp "$project/.godot/extension_list.cfg" "$project/.godot/global_script_class_cache.cfg" demo_project/.godot/
 
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
