@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rtc::peer_connection::configuration::setting_engine::SctpMaxMessageSize;
+use rtc::peer_connection::transport::RTCDtlsRole;
 use webrtc::data_channel::DataChannel as RtcDataChannel;
 use webrtc::peer_connection::{
     PeerConnection as RtcPeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
@@ -64,11 +65,32 @@ struct Sink {
     // the runtime itself alive.
     runtime: WeakRuntime,
     inbox_limit: usize,
+    // Candidates gathered while the description that announces them is being made. Gathering
+    // starts inside webrtc-rs's `set_local_description`, so without holding them a candidate
+    // could be polled (and signaled) before its offer or answer: the other side would refuse it.
+    held: Mutex<Option<Vec<ConnectionEvent>>>,
 }
 
 impl Sink {
     fn push(&self, event: ConnectionEvent) {
+        if matches!(event, ConnectionEvent::IceCandidate { .. })
+            && let Some(held) = self.held.lock().as_mut()
+        {
+            held.push(event);
+            return;
+        }
         self.events.lock().push_back(event);
+    }
+
+    fn hold_candidates(&self) {
+        self.held.lock().get_or_insert_with(Vec::new);
+    }
+
+    fn release_candidates(&self) {
+        let held = self.held.lock().take();
+        if let Some(held) = held {
+            self.events.lock().extend(held);
+        }
     }
 }
 
@@ -187,6 +209,7 @@ impl Connection {
             mid: Mutex::new("0".to_owned()),
             runtime: runtime.downgrade(),
             inbox_limit: config.receive_queue_limit,
+            held: Mutex::new(None),
         });
         let rtc_config = RTCConfigurationBuilder::new()
             .with_ice_servers(
@@ -217,6 +240,12 @@ impl Connection {
             // signaling did (usual when signaling crosses a server): webrtc-rs would hold its
             // nomination for 1 s, delaying every such connection by that much.
             .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
+            // Answer as DTLS server, hence SCTP server. webrtc-rs 0.21 as SCTP client drops
+            // data that arrives right behind the COOKIE-ACK (before it has opened its
+            // negotiated channels); browsers and libdatachannel send as soon as their side is
+            // up, so as client we lost their first messages, reliable ones included. As server
+            // the association is up here a round trip before their first message can leave.
+            .with_answering_dtls_role(RTCDtlsRole::Server)
             // With relay-only policy nothing better than a relay can turn up, so waiting the
             // default 2 s for one is pure delay. Otherwise the wait lets direct paths win.
             .with_relay_acceptance_min_wait(match config.ice_transport_policy {
@@ -274,6 +303,13 @@ impl Connection {
     /// [`ConnectionEvent::SessionDescription`] by the next [`poll_event`](Self::poll_event).
     pub fn create_offer(&self) -> Result<()> {
         self.check_open()?;
+        self.inner.sink.hold_candidates();
+        let result = self.make_offer();
+        self.inner.sink.release_candidates();
+        result
+    }
+
+    fn make_offer(&self) -> Result<()> {
         let rtc = &self.inner.rtc;
         let offer = self.inner.runtime.block_on(async {
             let offer = rtc.create_offer(None).await?;
@@ -339,6 +375,15 @@ impl Connection {
                 kind.as_str()
             )));
         }
+        if kind == SdpType::Offer {
+            self.inner.sink.hold_candidates();
+        }
+        let result = self.apply_remote(kind, desc);
+        self.inner.sink.release_candidates();
+        result
+    }
+
+    fn apply_remote(&self, kind: SdpType, desc: RTCSessionDescription) -> Result<()> {
         let rtc = &self.inner.rtc;
         let answer = self.inner.runtime.block_on(async {
             rtc.set_remote_description(desc)

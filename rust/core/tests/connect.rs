@@ -223,3 +223,36 @@ fn own_description_passed_back_after_gathering_is_accepted() {
     a.set_local_description(sdp_type.as_str(), &sdp).unwrap();
     assert_eq!(a.signaling_state(), SignalingState::HaveLocalOffer);
 }
+
+#[test]
+fn descriptions_come_before_their_candidates() {
+    // Gathering starts while the description is being applied; a candidate polled before its
+    // offer or answer would reach the other side first and be refused there.
+    let runtime = Runtime::shared().unwrap();
+    let config = ConnectionConfig::loopback();
+    for _ in 0..20 {
+        let a = Connection::new(&runtime, &config).unwrap();
+        let b = Connection::new(&runtime, &config).unwrap();
+        a.create_data_channel("x", &negotiated(1)).unwrap();
+        b.create_data_channel("x", &negotiated(1)).unwrap();
+        a.create_offer().unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        let offer = match a.poll_event() {
+            Some(ConnectionEvent::SessionDescription { sdp_type, sdp }) => {
+                assert_eq!(sdp_type, SdpType::Offer);
+                sdp
+            }
+            other => panic!("first event after create_offer: {other:?}"),
+        };
+        b.set_remote_description("offer", &offer).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        match b.poll_event() {
+            Some(ConnectionEvent::SessionDescription { sdp_type, .. }) => {
+                assert_eq!(sdp_type, SdpType::Answer)
+            }
+            other => panic!("first event after a remote offer: {other:?}"),
+        }
+        a.close();
+        b.close();
+    }
+}
