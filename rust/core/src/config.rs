@@ -9,7 +9,8 @@ use crate::error::{Error, Result};
 /// A STUN or TURN server, as in the `iceServers` entries of a WebRTC configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IceServer {
-    /// `stun:`, `stuns:`, `turn:` or `turns:` URLs (`?transport=tcp` selects TURN over TCP).
+    /// `stun:`, `turn:` or `turns:` URLs. `turn:host` relays over UDP,
+    /// `turn:host?transport=tcp` over TCP, `turns:host` over TLS (default ports 3478 and 5349).
     pub urls: Vec<String>,
     /// TURN user name.
     pub username: String,
@@ -58,6 +59,9 @@ pub struct ConnectionConfig {
     /// Pacing of ICE connectivity checks (RFC 8445's Ta). Connection setup waits about two of
     /// these; webrtc-rs's own default is 200 ms, the RFC's 50 ms.
     pub ice_check_interval: Duration,
+    /// Certificate authorities (PEM) that `turns:` servers may be signed by, besides the
+    /// system's (`SSL_CERT_FILE`, else the usual bundle files). For relays with a private CA.
+    pub tls_ca_certificates: String,
 }
 
 impl Default for ConnectionConfig {
@@ -73,6 +77,7 @@ impl Default for ConnectionConfig {
             ice_failed_timeout: Duration::from_secs(25),
             ice_keepalive_interval: Duration::from_secs(2),
             ice_check_interval: Duration::from_millis(50),
+            tls_ca_certificates: String::new(),
         }
     }
 }
@@ -99,6 +104,7 @@ impl ConnectionConfig {
                 match scheme {
                     "stun" | "stuns" => {}
                     "turn" | "turns" => {
+                        crate::turn_bridge::stream_target(url)?;
                         if server.username.is_empty() || server.credential.is_empty() {
                             return Err(Error::InvalidConfig(format!(
                                 "TURN server {url} needs a username and a credential"

@@ -29,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::runtime::{Runtime, WeakRuntime};
 use crate::state::{ConnectionState, GatheringState, SdpType, SignalingState};
 use crate::stats::ConnectionStats;
+use crate::turn_bridge::{self, Bridge};
 
 /// Something that happened on a connection, in the order it happened.
 #[derive(Debug, Clone)]
@@ -161,6 +162,9 @@ struct Inner {
     // `set_local_description`, and webrtc-rs's own copy of it differs in text.
     created: Mutex<Option<(SdpType, String)>>,
     closed: AtomicBool,
+    // TURN-over-stream bridges; kept until webrtc-rs has closed, so it can still release its
+    // allocations through them.
+    bridges: Mutex<Vec<Bridge>>,
 }
 
 impl Drop for Inner {
@@ -168,8 +172,10 @@ impl Drop for Inner {
         // Without an explicit close webrtc-rs's driver task would keep running.
         if !self.closed.swap(true, Ordering::AcqRel) {
             let rtc = self.rtc.clone();
+            let bridges = std::mem::take(self.bridges.get_mut());
             self.runtime.spawn_closing(async move {
                 let _ = rtc.close().await;
+                drop(bridges);
             });
         }
     }
@@ -211,18 +217,32 @@ impl Connection {
             inbox_limit: config.receive_queue_limit,
             held: Mutex::new(None),
         });
+        // TURN over TCP and TLS goes through bridges that webrtc-rs sees as UDP TURN servers.
+        let mut bridges = Vec::new();
+        let mut ice_servers = Vec::with_capacity(config.ice_servers.len());
+        for server in &config.ice_servers {
+            let mut urls = Vec::with_capacity(server.urls.len());
+            for url in &server.urls {
+                let Some(target) = turn_bridge::stream_target(url)? else {
+                    urls.push(url.clone());
+                    continue;
+                };
+                let tls = match target.tls {
+                    true => Some(turn_bridge::tls_config(&config.tls_ca_certificates)?),
+                    false => None,
+                };
+                let bridge = turn_bridge::start(runtime, target, tls)?;
+                urls.push(format!("turn:{}", bridge.address));
+                bridges.push(bridge);
+            }
+            ice_servers.push(RTCIceServer {
+                urls,
+                username: server.username.clone(),
+                credential: server.credential.clone(),
+            });
+        }
         let rtc_config = RTCConfigurationBuilder::new()
-            .with_ice_servers(
-                config
-                    .ice_servers
-                    .iter()
-                    .map(|s| RTCIceServer {
-                        urls: s.urls.clone(),
-                        username: s.username.clone(),
-                        credential: s.credential.clone(),
-                    })
-                    .collect(),
-            )
+            .with_ice_servers(ice_servers)
             .with_ice_transport_policy(match config.ice_transport_policy {
                 IceTransportPolicy::All => RTCIceTransportPolicy::All,
                 IceTransportPolicy::Relay => RTCIceTransportPolicy::Relay,
@@ -278,6 +298,7 @@ impl Connection {
                 channels: Mutex::new(Vec::new()),
                 created: Mutex::new(None),
                 closed: AtomicBool::new(false),
+                bridges: Mutex::new(bridges),
             }),
         })
     }
@@ -532,8 +553,10 @@ impl Connection {
             channel.close();
         }
         let rtc = self.inner.rtc.clone();
+        let bridges = std::mem::take(&mut *self.inner.bridges.lock());
         self.inner.runtime.spawn_closing(async move {
             let _ = rtc.close().await;
+            drop(bridges);
         });
     }
 

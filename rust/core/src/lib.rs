@@ -27,6 +27,7 @@ mod mesh;
 mod runtime;
 mod state;
 mod stats;
+mod turn_bridge;
 
 pub use channel::{ChannelOptions, DataChannel, Message};
 pub use config::{ConnectionConfig, IceServer, IceTransportPolicy, MAX_MESSAGE_SIZE};

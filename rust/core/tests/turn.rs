@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use webrtc_mesh_core::{
     ChannelOptions, Connection, ConnectionConfig, ConnectionEvent, ConnectionState, IceServer,
     IceTransportPolicy, Runtime,
@@ -18,17 +19,32 @@ use webrtc_mesh_core::{
 const USER: &str = "mesh";
 const PASSWORD: &str = "relay-secret";
 
+/// Which client listeners coturn opens. `--no-udp` and `--no-tcp` leave no other way in, so a
+/// relay that works proves the transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listen {
+    UdpAndTcp,
+    TcpOnly,
+    TlsOnly,
+}
+
 /// A coturn process on 127.0.0.1, killed when dropped.
 struct Coturn {
     child: Child,
     port: u16,
     log: PathBuf,
+    /// PEM of the CA that signed the server's TLS certificate (`Listen::TlsOnly`).
+    ca_pem: String,
+    files: Vec<PathBuf>,
 }
 
 impl Drop for Coturn {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        for file in &self.files {
+            let _ = std::fs::remove_file(file);
+        }
     }
 }
 
@@ -51,7 +67,24 @@ fn free_port() -> u16 {
     }
 }
 
-fn start_coturn() -> Option<Coturn> {
+/// A private CA and a server certificate it signed for 127.0.0.1 and localhost:
+/// (CA PEM, server certificate PEM, server key PEM).
+fn private_ca() -> (String, String, String) {
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "webrtc-mesh test CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let server =
+        CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server_cert = server.signed_by(&server_key, &issuer).unwrap();
+    (ca_cert.pem(), server_cert.pem(), server_key.serialize_pem())
+}
+
+fn start_coturn(listen: Listen) -> Option<Coturn> {
     let Some(binary) = turnserver_path() else {
         assert!(
             std::env::var_os("WEBRTC_MESH_REQUIRE_TURN").is_none(),
@@ -62,29 +95,65 @@ fn start_coturn() -> Option<Coturn> {
     };
     let port = free_port();
     let log = std::env::temp_dir().join(format!("webrtc-mesh-coturn-{port}.log"));
-    let child = Command::new(binary)
-        .args([
-            "-n",
-            "--no-cli",
-            "--no-tls",
-            "--no-dtls",
-            "--listening-ip=127.0.0.1",
-            "--relay-ip=127.0.0.1",
-            "--allow-loopback-peers",
-            "--lt-cred-mech",
-            "--realm=webrtc-mesh",
-            "--simple-log",
-            "-v",
-        ])
-        .arg(format!("--listening-port={port}"))
+    let mut command = Command::new(binary);
+    command.args([
+        "-n",
+        "--no-cli",
+        "--no-dtls",
+        "--listening-ip=127.0.0.1",
+        "--relay-ip=127.0.0.1",
+        "--allow-loopback-peers",
+        "--lt-cred-mech",
+        "--realm=webrtc-mesh",
+        "--simple-log",
+        "-v",
+    ]);
+    command
         .arg(format!("--user={USER}:{PASSWORD}"))
-        .arg(format!("--log-file={}", log.display()))
+        .arg(format!("--log-file={}", log.display()));
+    let mut files = vec![log.clone()];
+    let mut ca_pem = String::new();
+    match listen {
+        Listen::UdpAndTcp => {
+            command
+                .arg("--no-tls")
+                .arg(format!("--listening-port={port}"));
+        }
+        Listen::TcpOnly => {
+            command
+                .args(["--no-tls", "--no-udp"])
+                .arg(format!("--listening-port={port}"));
+        }
+        Listen::TlsOnly => {
+            let (ca, cert, key) = private_ca();
+            let dir = std::env::temp_dir();
+            let cert_file = dir.join(format!("webrtc-mesh-coturn-{port}.crt"));
+            let key_file = dir.join(format!("webrtc-mesh-coturn-{port}.key"));
+            std::fs::write(&cert_file, cert).unwrap();
+            std::fs::write(&key_file, key).unwrap();
+            command
+                .args(["--no-udp", "--no-tcp"])
+                .arg(format!("--listening-port={}", free_port()))
+                .arg(format!("--tls-listening-port={port}"))
+                .arg(format!("--cert={}", cert_file.display()))
+                .arg(format!("--pkey={}", key_file.display()));
+            files.extend([cert_file, key_file]);
+            ca_pem = ca;
+        }
+    }
+    let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("turnserver starts");
-    let server = Coturn { child, port, log };
+    let server = Coturn {
+        child,
+        port,
+        log,
+        ca_pem,
+        files,
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "coturn did not start listening");
@@ -144,11 +213,11 @@ fn channel(id: u16) -> ChannelOptions {
     }
 }
 
-#[test]
-fn relay_only_peers_connect_through_coturn() {
-    let Some(turn) = start_coturn() else { return };
+/// Two relay-only peers through `turn`: channels open quickly, only relay candidates appear,
+/// data crosses both ways in order with short round trips, and stats report the relay path.
+fn relay_works(turn: &Coturn, config: &ConnectionConfig) {
     let runtime = Runtime::shared().unwrap();
-    let config = relay_only(format!("turn:127.0.0.1:{}", turn.port), PASSWORD);
+    let config = config.clone();
     let a = Connection::new(&runtime, &config).unwrap();
     let b = Connection::new(&runtime, &config).unwrap();
     let ca = a.create_data_channel("game", &channel(1)).unwrap();
@@ -167,7 +236,10 @@ fn relay_only_peers_connect_through_coturn() {
     // Nothing better than a relay can turn up, so nothing should wait for one (webrtc-rs's
     // default holds a relay pair 2 s before nominating it).
     let setup = started.elapsed();
-    eprintln!("relay-only channels open in {setup:?}");
+    eprintln!(
+        "{}: relay-only channels open in {setup:?}",
+        config.ice_servers[0].urls[0]
+    );
     assert!(setup < Duration::from_secs(1), "relay setup took {setup:?}");
     assert!(!candidates.is_empty());
     for candidate in &candidates {
@@ -247,21 +319,68 @@ fn relay_only_peers_connect_through_coturn() {
 }
 
 #[test]
-fn a_wrong_turn_password_gathers_no_relay_candidate() {
-    let Some(turn) = start_coturn() else { return };
+fn relay_only_peers_connect_through_coturn() {
+    let Some(turn) = start_coturn(Listen::UdpAndTcp) else {
+        return;
+    };
+    let url = format!("turn:127.0.0.1:{}", turn.port);
+    relay_works(&turn, &relay_only(url, PASSWORD));
+}
+
+#[test]
+fn turn_over_tcp_relays() {
+    let Some(turn) = start_coturn(Listen::TcpOnly) else {
+        return;
+    };
+    let url = format!("turn:127.0.0.1:{}?transport=tcp", turn.port);
+    relay_works(&turn, &relay_only(url, PASSWORD));
+}
+
+#[test]
+fn turn_over_tls_relays() {
+    let Some(turn) = start_coturn(Listen::TlsOnly) else {
+        return;
+    };
+    let url = format!("turns:127.0.0.1:{}", turn.port);
+    let config = ConnectionConfig {
+        tls_ca_certificates: turn.ca_pem.clone(),
+        ..relay_only(url, PASSWORD)
+    };
+    relay_works(&turn, &config);
+}
+
+#[test]
+fn a_turns_server_with_an_untrusted_certificate_is_not_used() {
+    let Some(turn) = start_coturn(Listen::TlsOnly) else {
+        return;
+    };
+    // Only the system's authorities: the test CA is not among them.
+    let config = relay_only(format!("turns:127.0.0.1:{}", turn.port), PASSWORD);
+    assert_no_relay(&config);
+}
+
+/// Two relay-only peers with `config` gather nothing and never connect.
+fn assert_no_relay(config: &ConnectionConfig) {
     let runtime = Runtime::shared().unwrap();
-    let config = relay_only(format!("turn:127.0.0.1:{}", turn.port), "wrong");
-    let a = Connection::new(&runtime, &config).unwrap();
-    let b = Connection::new(&runtime, &config).unwrap();
+    let a = Connection::new(&runtime, config).unwrap();
+    let b = Connection::new(&runtime, config).unwrap();
     let ca = a.create_data_channel("game", &channel(1)).unwrap();
     let cb = b.create_data_channel("game", &channel(1)).unwrap();
     a.create_offer().unwrap();
     let (opened, candidates) = negotiate(&a, &b, Duration::from_secs(3), || {
         ca.is_open() && cb.is_open()
     });
-    assert!(
-        !opened,
-        "connected although the relay refused the credentials"
-    );
+    assert!(!opened, "connected although the relay could not be used");
     assert!(candidates.is_empty(), "{candidates:?}");
+}
+
+#[test]
+fn a_wrong_turn_password_gathers_no_relay_candidate() {
+    let Some(turn) = start_coturn(Listen::UdpAndTcp) else {
+        return;
+    };
+    assert_no_relay(&relay_only(
+        format!("turn:127.0.0.1:{}", turn.port),
+        "wrong",
+    ));
 }

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use godot::classes::{Os, X509Certificate};
 use godot::prelude::*;
 use webrtc_mesh_core::{
     ChannelOptions, ConnectionConfig, Error, IceServer, IceTransportPolicy, Result,
@@ -50,7 +51,8 @@ fn int_at(dict: &VarDictionary, key: &str) -> Result<Option<i64>> {
 }
 
 /// `{"iceServers": [{"urls": [...], "username": "", "credential": ""}], "iceTransportPolicy":
-/// "all" | "relay", "bindAddress": "127.0.0.1", "portRange": [min, max]}`.
+/// "all" | "relay", "bindAddress": "127.0.0.1", "portRange": [min, max], "tlsCaCertificates":
+/// PEM String or X509Certificate}`.
 pub fn connection_config(dict: &VarDictionary) -> Result<ConnectionConfig> {
     let mut config = ConnectionConfig::default();
     if let Some(servers) = dict.get("iceServers") {
@@ -69,6 +71,31 @@ pub fn connection_config(dict: &VarDictionary) -> Result<ConnectionConfig> {
                 username: string_at(&server, "username")?.unwrap_or_default(),
                 credential: string_at(&server, "credential")?.unwrap_or_default(),
             });
+        }
+    }
+    if let Some(value) = dict.get("tlsCaCertificates") {
+        config.tls_ca_certificates = if let Ok(pem) = value.try_to::<GString>() {
+            pem.to_string()
+        } else if let Ok(mut certificate) = value.try_to::<Gd<X509Certificate>>() {
+            certificate.save_to_string().to_string()
+        } else {
+            return Err(invalid(
+                "\"tlsCaCertificates\" must be PEM text or an X509Certificate".into(),
+            ));
+        };
+    }
+    let uses_tls = config
+        .ice_servers
+        .iter()
+        .flat_map(|s| &s.urls)
+        .any(|url| url.starts_with("turns:"));
+    if uses_tls {
+        // The same authorities Godot's own TLS trusts, on every platform (Windows and Android
+        // keep theirs outside any file the core could read).
+        let system = Os::singleton().get_system_ca_certificates().to_string();
+        if !system.is_empty() {
+            config.tls_ca_certificates.push('\n');
+            config.tls_ca_certificates.push_str(&system);
         }
     }
     if let Some(policy) = string_at(dict, "iceTransportPolicy")? {

@@ -39,6 +39,8 @@ pub struct MeshSession {
     base: Base<Node>,
     /// ICE servers for every connection, as in [code]WebRTCPeerConnection.initialize[/code]:
     /// [code][{"urls": ["stun:stun.l.google.com:19302"]}, {"urls": ["turn:host"], "username": "u", "credential": "p"}][/code].
+    /// TURN relays over UDP ([code]turn:host[/code]), TCP ([code]turn:host?transport=tcp[/code])
+    /// and TLS ([code]turns:host[/code]).
     #[var]
     ice_servers: VarArray,
     /// [code]"all"[/code], or [code]"relay"[/code] to use TURN relays only.
@@ -47,6 +49,11 @@ pub struct MeshSession {
     /// Local address for the connections' sockets; empty for every interface.
     #[var]
     bind_address: GString,
+    /// Certificate authorities (PEM text) a [code]turns:[/code] relay may be signed by, besides
+    /// the system's: for relays with a private CA, e.g.
+    /// [code]FileAccess.get_file_as_string("res://relay_ca.crt")[/code].
+    #[var]
+    tls_ca_certificates: GString,
     /// Extra channels after the three default ones, as in [code]create_mesh[/code].
     #[var]
     channels_config: VarArray,
@@ -73,6 +80,7 @@ impl INode for MeshSession {
             ice_servers: VarArray::new(),
             ice_transport_policy: "all".into(),
             bind_address: GString::new(),
+            tls_ca_certificates: GString::new(),
             channels_config: VarArray::new(),
             assign_multiplayer: true,
             client: None,
@@ -351,6 +359,9 @@ impl MeshSession {
         config.set("iceTransportPolicy", &self.ice_transport_policy);
         if !self.bind_address.is_empty() {
             config.set("bindAddress", &self.bind_address);
+        }
+        if !self.tls_ca_certificates.is_empty() {
+            config.set("tlsCaCertificates", &self.tls_ca_certificates);
         }
         if connection.initialize_ex().configuration(&config).done() != GdError::OK {
             self.fail(format!("could not create the connection to peer {id}"));

@@ -80,6 +80,13 @@ func run() -> void:
 	check_eq(c.initialize({"iceServers": [{"urls": ["http://x"]}]}), ERR_INVALID_PARAMETER, "bad ICE URL")
 	check_eq(c.initialize({"iceServers": [{"urls": "turn:127.0.0.1"}]}), ERR_INVALID_PARAMETER, "TURN without credential")
 	check_eq(c.initialize({"iceTransportPolicy": "some"}), ERR_INVALID_PARAMETER, "bad transport policy")
+	var tls_turn := {"urls": ["turns:127.0.0.1:5349"], "username": "u", "credential": "p"}
+	check_eq(c.initialize({"iceServers": [{"urls": ["turns:127.0.0.1?transport=udp"], "username": "u", "credential": "p"}]}), ERR_INVALID_PARAMETER, "TURN over DTLS")
+	check_eq(c.initialize({"iceServers": [tls_turn], "tlsCaCertificates": 5}), ERR_INVALID_PARAMETER, "CA certificates of the wrong type")
+	# Godot's system authorities are added for turns: servers; nothing listens on the port, so
+	# the relay is simply never used.
+	check_eq(c.initialize({"iceServers": [tls_turn]}), OK, "TURN over TLS")
+	c = new_connection()
 	check(c.create_data_channel("x", {"maxPacketLifeTime": 5, "maxRetransmits": 2}) == null, "both reliability limits")
 	check(c.create_data_channel("x", {"negotiated": true}) == null, "negotiated without id")
 	var ch := c.create_data_channel("x", {"negotiated": true, "id": 4})

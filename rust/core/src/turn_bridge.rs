@@ -1,0 +1,460 @@
+//! TURN over TCP (`turn:host?transport=tcp`) and TLS (`turns:host`).
+//!
+//! webrtc-rs's relay client speaks TURN over UDP only. Each TCP or TLS server therefore gets a
+//! bridge: a UDP socket on 127.0.0.1 that webrtc-rs is told is the TURN server, joined to one
+//! TCP or TLS stream to the real server. TURN itself (allocations, permissions, channels,
+//! credentials) stays webrtc-rs's; the bridge only moves whole messages. Every datagram holds one
+//! STUN or ChannelData message; on the stream a message is framed by its own length field, and
+//! ChannelData is padded to a multiple of four bytes there (RFC 8656, section 12.5).
+
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::oneshot;
+
+use crate::error::{Error, Result};
+use crate::runtime::Runtime;
+
+/// How long reaching the TURN server may take before the bridge gives up (ICE then gathers no
+/// relay candidate from it, as with an unreachable UDP server).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the usual system bundles of certificate authorities live (Debian/Ubuntu, Fedora/RHEL,
+/// macOS/BSD, openSUSE). `SSL_CERT_FILE` takes precedence.
+const SYSTEM_CA_FILES: [&str; 4] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+    "/etc/ssl/ca-bundle.pem",
+];
+
+/// A TURN server reached over a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StreamTarget {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) tls: bool,
+}
+
+/// What a `turn:`/`turns:` URL asks for: `None` when webrtc-rs reaches the server itself (TURN
+/// over UDP), the stream target for TCP and TLS, an error for what is not supported.
+pub(crate) fn stream_target(url: &str) -> Result<Option<StreamTarget>> {
+    let bad = |why: &str| Error::InvalidConfig(format!("TURN URL {url:?}: {why}"));
+    let Some((scheme, rest)) = url.split_once(':') else {
+        return Ok(None);
+    };
+    let tls = match scheme {
+        "turn" => false,
+        "turns" => true,
+        _ => return Ok(None),
+    };
+    let (host_port, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut transport = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("transport", value)) => transport = Some(value.to_ascii_lowercase()),
+            _ => return Err(bad(&format!("unknown parameter {pair:?}"))),
+        }
+    }
+    match (tls, transport.as_deref()) {
+        (false, None | Some("udp")) => return Ok(None),
+        (false, Some("tcp")) | (true, None | Some("tcp")) => {}
+        (true, Some("udp")) => {
+            return Err(bad(
+                "TURN over DTLS is not supported; use turns: with transport=tcp (TLS)",
+            ));
+        }
+        (_, Some(other)) => {
+            return Err(bad(&format!(
+                "transport {other:?} is neither \"udp\" nor \"tcp\""
+            )));
+        }
+    }
+    let default_port = if tls { 5349 } else { 3478 };
+    let (host, port) = split_host_port(host_port, default_port).map_err(|why| bad(&why))?;
+    Ok(Some(StreamTarget { host, port, tls }))
+}
+
+fn split_host_port(text: &str, default_port: u16) -> std::result::Result<(String, u16), String> {
+    let (host, port) = if let Some(bracketed) = text.strip_prefix('[') {
+        let (host, after) = bracketed
+            .split_once(']')
+            .ok_or("an IPv6 address lacks its closing ']'")?;
+        match after {
+            "" => (host, None),
+            _ => (
+                host,
+                Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or("junk after the IPv6 address")?,
+                ),
+            ),
+        }
+    } else if text.matches(':').count() > 1 {
+        return Err("an IPv6 address must be written in brackets, [addr]:port".into());
+    } else {
+        match text.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (text, None),
+        }
+    };
+    if host.is_empty() {
+        return Err("no host".into());
+    }
+    let port = match port {
+        None => default_port,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|&p| p != 0)
+            .ok_or_else(|| format!("port {p:?} is not a number in 1..=65535"))?,
+    };
+    Ok((host.to_owned(), port))
+}
+
+/// The TLS client configuration for `turns:` servers: the given PEM certificate authorities
+/// plus the system's. Built once per distinct `extra_pem`, as parsing a system bundle takes
+/// milliseconds.
+pub(crate) fn tls_config(extra_pem: &str) -> Result<Arc<ClientConfig>> {
+    static LAST: Mutex<Option<(String, Arc<ClientConfig>)>> = Mutex::new(None);
+    let mut last = LAST.lock();
+    if let Some((pem, config)) = last.as_ref()
+        && pem == extra_pem
+    {
+        return Ok(config.clone());
+    }
+    let mut roots = RootCertStore::empty();
+    // Lenient like the system bundle below: a bundle may hold certificates webpki cannot use
+    // (Godot's system list does); the rest still count.
+    let (usable, _) = roots.add_parsable_certificates(
+        CertificateDer::pem_slice_iter(extra_pem.as_bytes()).filter_map(|c| c.ok()),
+    );
+    if usable == 0 && !extra_pem.trim().is_empty() {
+        return Err(Error::InvalidConfig(
+            "the TLS CA certificates hold no usable PEM certificate".into(),
+        ));
+    }
+    if let Some(system) = system_ca_bundle() {
+        roots.add_parsable_certificates(
+            CertificateDer::pem_slice_iter(&system).filter_map(|c| c.ok()),
+        );
+    }
+    if roots.is_empty() {
+        return Err(Error::InvalidConfig(
+            "no certificate authority to check turns: servers against: no system bundle was \
+             found (SSL_CERT_FILE) and none was configured"
+                .into(),
+        ));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Internal(format!("TLS setup: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let config = Arc::new(config);
+    *last = Some((extra_pem.to_owned(), config.clone()));
+    Ok(config)
+}
+
+fn system_ca_bundle() -> Option<Vec<u8>> {
+    if let Some(file) = std::env::var_os("SSL_CERT_FILE") {
+        return std::fs::read(file).ok();
+    }
+    SYSTEM_CA_FILES
+        .iter()
+        .map(Path::new)
+        .find_map(|file| std::fs::read(file).ok())
+}
+
+/// A running bridge. Dropping it stops the bridge and closes its stream.
+pub(crate) struct Bridge {
+    /// The UDP address webrtc-rs sends TURN messages to.
+    pub(crate) address: SocketAddr,
+    _stop: oneshot::Sender<()>,
+}
+
+/// Starts a bridge to `target` on the runtime. The stream is opened at once, so it is usually
+/// up by the time ICE gathering sends its first request; until then requests wait in the UDP
+/// socket's buffer.
+pub(crate) fn start(
+    runtime: &Runtime,
+    target: StreamTarget,
+    tls: Option<Arc<ClientConfig>>,
+) -> Result<Bridge> {
+    let tls = match tls {
+        Some(config) => {
+            let name = ServerName::try_from(target.host.clone()).map_err(|e| {
+                Error::InvalidConfig(format!("TURN host {:?} for TLS: {e}", target.host))
+            })?;
+            Some((config, name))
+        }
+        None => None,
+    };
+    let socket = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
+    socket.set_nonblocking(true)?;
+    let address = socket.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    runtime.spawn(async move {
+        let Ok(socket) = UdpSocket::from_std(socket) else {
+            return;
+        };
+        tokio::select! {
+            _ = stopped => {}
+            // An error ends the bridge: webrtc-rs then sees the TURN server as unreachable.
+            _ = run(socket, target, tls) => {}
+        }
+    });
+    Ok(Bridge {
+        address,
+        _stop: stop,
+    })
+}
+
+async fn run(
+    udp: UdpSocket,
+    target: StreamTarget,
+    tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+) -> io::Result<()> {
+    let tcp = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        TcpStream::connect((target.host.as_str(), target.port)),
+    )
+    .await
+    .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+    // Every message is a whole TURN packet that should leave now.
+    tcp.set_nodelay(true)?;
+    let mut tls = match tls {
+        Some((config, name)) => {
+            Some(ClientConnection::new(config, name).map_err(io::Error::other)?)
+        }
+        None => None,
+    };
+    let (mut reader, mut writer) = tcp.into_split();
+    let mut wire_out = Vec::new();
+    if let Some(tls) = tls.as_mut() {
+        send_tls(tls, &mut writer, &mut wire_out).await?; // ClientHello
+    }
+    // webrtc-rs's socket; replies go to whoever sent last (only local processes can reach a
+    // socket bound to 127.0.0.1).
+    let mut client: Option<SocketAddr> = None;
+    let mut datagram = vec![0u8; 65_536];
+    let mut wire_in = vec![0u8; 65_536];
+    // Stream bytes (after TLS) not yet split into messages.
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        tokio::select! {
+            received = udp.recv_from(&mut datagram) => {
+                let (n, from) = received?;
+                client = Some(from);
+                let Some(framed) = frame_for_stream(&mut datagram, n) else {
+                    continue; // not TURN: nothing a server would accept
+                };
+                match tls.as_mut() {
+                    None => writer.write_all(&datagram[..framed]).await?,
+                    Some(tls) => {
+                        tls.writer().write_all(&datagram[..framed])?;
+                        send_tls(tls, &mut writer, &mut wire_out).await?;
+                    }
+                }
+            }
+            read = reader.read(&mut wire_in) => {
+                let n = read?;
+                if n == 0 {
+                    return Ok(()); // the server closed the stream
+                }
+                match tls.as_mut() {
+                    None => pending.extend_from_slice(&wire_in[..n]),
+                    Some(tls) => {
+                        let open = receive_tls(tls, &wire_in[..n], &mut pending)?;
+                        // Handshake replies, key updates, alerts.
+                        send_tls(tls, &mut writer, &mut wire_out).await?;
+                        if !open {
+                            return Ok(());
+                        }
+                    }
+                }
+                let mut start = 0;
+                while let Some((len, on_stream)) = next_message(&pending[start..])? {
+                    if let Some(client) = client {
+                        udp.send_to(&pending[start..start + len], client).await?;
+                    }
+                    start += on_stream;
+                }
+                pending.drain(..start);
+            }
+        }
+    }
+}
+
+/// Feeds TLS records to `tls` and appends the plaintext to `plain`; false once the server has
+/// closed the TLS session.
+fn receive_tls(
+    tls: &mut ClientConnection,
+    mut wire: &[u8],
+    plain: &mut Vec<u8>,
+) -> io::Result<bool> {
+    let mut buf = [0u8; 16_384];
+    while !wire.is_empty() {
+        tls.read_tls(&mut wire)?;
+        tls.process_new_packets().map_err(io::Error::other)?;
+        // Drained after every record batch so rustls's own buffers never fill.
+        loop {
+            match tls.reader().read(&mut buf) {
+                Ok(0) => return Ok(false),
+                Ok(k) => plain.extend_from_slice(&buf[..k]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(true)
+}
+
+async fn send_tls(
+    tls: &mut ClientConnection,
+    writer: &mut OwnedWriteHalf,
+    scratch: &mut Vec<u8>,
+) -> io::Result<()> {
+    scratch.clear();
+    while tls.wants_write() {
+        tls.write_tls(scratch)?;
+    }
+    if !scratch.is_empty() {
+        writer.write_all(scratch).await?;
+    }
+    Ok(())
+}
+
+/// Length of the message a datagram of `n` bytes holds once framed for a stream (ChannelData
+/// padded with zeros in `buf`), or `None` for a datagram that is neither STUN nor ChannelData.
+fn frame_for_stream(buf: &mut [u8], n: usize) -> Option<usize> {
+    if n < 4 {
+        return None;
+    }
+    let declared = usize::from(u16::from_be_bytes([buf[2], buf[3]]));
+    match buf[0] >> 6 {
+        0 if n >= 20 => Some(n),
+        1 if n >= 4 + declared => {
+            let len = 4 + declared;
+            let padded = (len + 3) & !3;
+            buf[len..padded].fill(0);
+            Some(padded)
+        }
+        _ => None,
+    }
+}
+
+/// The next complete message at the start of `stream`: its length and the bytes it takes on
+/// the stream (with ChannelData padding). `None` until it has fully arrived; an error for bytes
+/// that are not TURN, after which the stream cannot be followed.
+fn next_message(stream: &[u8]) -> io::Result<Option<(usize, usize)>> {
+    if stream.len() < 4 {
+        return Ok(None);
+    }
+    let declared = usize::from(u16::from_be_bytes([stream[2], stream[3]]));
+    let (len, on_stream) = match stream[0] >> 6 {
+        0 => (20 + declared, 20 + declared),
+        1 => (4 + declared, (4 + declared + 3) & !3),
+        _ => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the TURN server sent something that is neither STUN nor ChannelData",
+            ));
+        }
+    };
+    Ok((stream.len() >= on_stream).then_some((len, on_stream)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(url: &str) -> Option<StreamTarget> {
+        stream_target(url).unwrap()
+    }
+
+    #[test]
+    fn urls_select_the_transport() {
+        assert_eq!(target("turn:relay.example"), None);
+        assert_eq!(target("turn:relay.example:3478?transport=udp"), None);
+        assert_eq!(target("stun:relay.example"), None);
+        assert_eq!(
+            target("turn:relay.example?transport=tcp"),
+            Some(StreamTarget {
+                host: "relay.example".into(),
+                port: 3478,
+                tls: false
+            })
+        );
+        assert_eq!(
+            target("turns:relay.example"),
+            Some(StreamTarget {
+                host: "relay.example".into(),
+                port: 5349,
+                tls: true
+            })
+        );
+        assert_eq!(
+            target("turns:[::1]:443?transport=TCP"),
+            Some(StreamTarget {
+                host: "::1".into(),
+                port: 443,
+                tls: true
+            })
+        );
+        for bad in [
+            "turns:relay.example?transport=udp",
+            "turn:relay.example?transport=sctp",
+            "turn:relay.example:0?transport=tcp",
+            "turn:relay.example:http?transport=tcp",
+            "turn:::1:3478?transport=tcp",
+            "turn:[::1?transport=tcp",
+            "turn:relay.example?foo=bar",
+            "turns::5349",
+        ] {
+            assert!(
+                matches!(stream_target(bad), Err(Error::InvalidConfig(_))),
+                "{bad} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn channel_data_is_padded_on_the_stream_and_unpadded_off_it() {
+        // Channel 0x4000 carrying 5 bytes: 9 bytes as a datagram, 12 on a stream.
+        let mut buf = [0x40, 0x00, 0x00, 0x05, 1, 2, 3, 4, 5, 0xff, 0xff, 0xff];
+        assert_eq!(frame_for_stream(&mut buf, 9), Some(12));
+        assert_eq!(&buf[9..], &[0, 0, 0]);
+        assert_eq!(next_message(&buf).unwrap(), Some((9, 12)));
+        assert_eq!(next_message(&buf[..11]).unwrap(), None);
+    }
+
+    #[test]
+    fn stun_messages_frame_by_their_length() {
+        // A binding request header with 8 bytes of attributes.
+        let mut msg = vec![0x00, 0x01, 0x00, 0x08];
+        msg.extend_from_slice(&[0x21, 0x12, 0xa4, 0x42]);
+        msg.extend_from_slice(&[7; 12]);
+        msg.extend_from_slice(&[9; 8]);
+        let n = msg.len();
+        assert_eq!(frame_for_stream(&mut msg, n), Some(28));
+        let mut stream = msg.clone();
+        stream.extend_from_slice(&[0x40, 0x01]); // the start of the next message
+        assert_eq!(next_message(&stream).unwrap(), Some((28, 28)));
+        assert_eq!(next_message(&stream[..27]).unwrap(), None);
+        assert!(next_message(&[0x80, 0, 0, 0]).is_err());
+        assert_eq!(frame_for_stream(&mut [0xc0, 0, 0, 0], 4), None);
+    }
+}
