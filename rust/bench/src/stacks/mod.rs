@@ -1,0 +1,32 @@
+//! The stacks and floors, each behind [`Net`](crate::net::Net).
+
+pub mod enet;
+pub mod ours;
+pub mod udp;
+
+use crate::net::{Kind, OURS, RAW_UDP, SEALED_UDP, Stack};
+
+/// Every stack built into this binary, ours first, floors last.
+pub fn all() -> Vec<Stack> {
+    let mut stacks = vec![Stack {
+        name: OURS,
+        kind: Kind::Stack,
+        connect: ours::connect,
+    }];
+    stacks.push(Stack {
+        name: "ENet",
+        kind: Kind::Stack,
+        connect: enet::connect,
+    });
+    stacks.push(Stack {
+        name: RAW_UDP,
+        kind: Kind::Baseline,
+        connect: udp::connect_raw,
+    });
+    stacks.push(Stack {
+        name: SEALED_UDP,
+        kind: Kind::Baseline,
+        connect: udp::connect_sealed,
+    });
+    stacks
+}
