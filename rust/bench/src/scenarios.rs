@@ -143,23 +143,24 @@ pub fn round_trip(net: &mut dyn Net, size: usize, pings: usize) -> Metrics {
     metrics
 }
 
-/// A game's traffic: every node sends 200 bytes of state to every other node at 60 Hz
-/// (unreliable) and a 64-byte reliable event 4 times a second. Includes the mesh's setup time.
-pub fn game_tick(stack: &Stack, nodes: usize, ticks: u32) -> Result<Metrics, String> {
-    let setup = Instant::now();
-    let mut net = (stack.connect)(nodes)?;
-    let setup = setup.elapsed();
-    let epoch = Instant::now();
-    let stamp = |buf: &mut [u8]| {
-        buf[..8].copy_from_slice(&(epoch.elapsed().as_nanos() as u64).to_le_bytes());
-    };
-    let mut state_latency = Vec::new();
-    let mut event_latency = Vec::new();
-    let mut state_got = 0usize;
-    let poll_all = |net: &mut dyn Net,
-                    state_latency: &mut Vec<f64>,
-                    event_latency: &mut Vec<f64>,
-                    state_got: &mut usize| {
+/// What arrived during a game-tick run: one-way latencies in microseconds.
+#[derive(Default)]
+struct Arrivals {
+    state: Vec<f64>,
+    events: Vec<f64>,
+}
+
+/// Polls every node each `TICK_POLL` until `until` or `done`, recording latencies from the
+/// send time stamped into each message (nanoseconds since `epoch`).
+fn poll_until(
+    net: &mut dyn Net,
+    nodes: usize,
+    epoch: Instant,
+    arrivals: &mut Arrivals,
+    until: Instant,
+    done: impl Fn(&Arrivals) -> bool,
+) {
+    while Instant::now() < until && !done(arrivals) {
         let now = epoch.elapsed().as_nanos() as u64;
         for node in 0..nodes {
             net.poll(node, &mut |_, data| {
@@ -169,20 +170,32 @@ pub fn game_tick(stack: &Stack, nodes: usize, ticks: u32) -> Result<Metrics, Str
                 let sent = u64::from_le_bytes(data[..8].try_into().unwrap());
                 let micros = now.saturating_sub(sent) as f64 / 1000.0;
                 if data.len() == STATE_SIZE {
-                    *state_got += 1;
-                    state_latency.push(micros);
+                    arrivals.state.push(micros);
                 } else {
-                    event_latency.push(micros);
+                    arrivals.events.push(micros);
                 }
             });
         }
-    };
-    // Settle: let connections finish anything left from setup.
-    let settle = Instant::now() + Duration::from_millis(200);
-    while Instant::now() < settle {
-        poll_all(&mut *net, &mut Vec::new(), &mut Vec::new(), &mut 0);
         std::thread::sleep(TICK_POLL);
     }
+}
+
+/// A game's traffic: every node sends 200 bytes of state to every other node at 60 Hz
+/// (unreliable) and a 64-byte reliable event 4 times a second. Includes the mesh's setup time.
+pub fn game_tick(stack: &Stack, nodes: usize, ticks: u32) -> Result<Metrics, String> {
+    let setup = Instant::now();
+    let mut net = (stack.connect)(nodes)?;
+    let setup = setup.elapsed();
+    let net = &mut *net;
+    let epoch = Instant::now();
+    let stamp = |buf: &mut [u8]| {
+        buf[..8].copy_from_slice(&(epoch.elapsed().as_nanos() as u64).to_le_bytes());
+    };
+    let never = |_: &Arrivals| false;
+    // Settle: let connections finish anything left from setup.
+    let settle = Instant::now() + Duration::from_millis(200);
+    poll_until(net, nodes, epoch, &mut Arrivals::default(), settle, never);
+    let mut arrivals = Arrivals::default();
     let mut state = vec![0u8; STATE_SIZE];
     let mut event = vec![0u8; EVENT_SIZE];
     let (mut state_sent, mut events_sent) = (0usize, 0usize);
@@ -190,16 +203,14 @@ pub fn game_tick(stack: &Stack, nodes: usize, ticks: u32) -> Result<Metrics, Str
     let start = Instant::now();
     let span = Span::start();
     for tick in 0..ticks {
-        let due = start + period * tick;
-        while Instant::now() < due {
-            poll_all(
-                &mut *net,
-                &mut state_latency,
-                &mut event_latency,
-                &mut state_got,
-            );
-            std::thread::sleep(TICK_POLL);
-        }
+        poll_until(
+            net,
+            nodes,
+            epoch,
+            &mut arrivals,
+            start + period * tick,
+            never,
+        );
         for from in 0..nodes {
             for to in (0..nodes).filter(|&to| to != from) {
                 stamp(&mut state);
@@ -216,29 +227,22 @@ pub fn game_tick(stack: &Stack, nodes: usize, ticks: u32) -> Result<Metrics, Str
         }
     }
     // The last tick's traffic is part of the load: measure through one more period.
-    let end = start + period * ticks;
-    while Instant::now() < end {
-        poll_all(
-            &mut *net,
-            &mut state_latency,
-            &mut event_latency,
-            &mut state_got,
-        );
-        std::thread::sleep(TICK_POLL);
-    }
+    poll_until(
+        net,
+        nodes,
+        epoch,
+        &mut arrivals,
+        start + period * ticks,
+        never,
+    );
     let (wall, cpu) = span.finish();
     // Late arrivals still count for loss, not for the load.
     let drain = Instant::now() + Duration::from_millis(300);
-    while Instant::now() < drain && event_latency.len() < events_sent {
-        poll_all(
-            &mut *net,
-            &mut state_latency,
-            &mut event_latency,
-            &mut state_got,
-        );
-        std::thread::sleep(TICK_POLL);
-    }
-    drop(net);
+    poll_until(net, nodes, epoch, &mut arrivals, drain, |a| {
+        a.events.len() >= events_sent
+    });
+    let state_got = arrivals.state.len();
+    let events_got = arrivals.events.len();
     let mut metrics = Metrics::new();
     metrics.insert("setup_ms", setup.as_secs_f64() * 1000.0);
     metrics.insert(
@@ -249,17 +253,14 @@ pub fn game_tick(stack: &Stack, nodes: usize, ticks: u32) -> Result<Metrics, Str
         "cpu_us_per_tick",
         cpu.as_secs_f64() * 1e6 / f64::from(ticks),
     );
-    metrics.insert("latency_p50_us", quantile(&mut state_latency, 0.5));
-    metrics.insert("latency_p99_us", quantile(&mut state_latency, 0.99));
-    metrics.insert("event_latency_p99_us", quantile(&mut event_latency, 0.99));
+    metrics.insert("latency_p50_us", quantile(&mut arrivals.state, 0.5));
+    metrics.insert("latency_p99_us", quantile(&mut arrivals.state, 0.99));
+    metrics.insert("event_latency_p99_us", quantile(&mut arrivals.events, 0.99));
     metrics.insert(
         "loss_pct",
         100.0 * state_sent.saturating_sub(state_got) as f64 / state_sent.max(1) as f64,
     );
-    metrics.insert(
-        "events_lost",
-        events_sent.saturating_sub(event_latency.len()) as f64,
-    );
+    metrics.insert("events_lost", events_sent.saturating_sub(events_got) as f64);
     Ok(metrics)
 }
 
