@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::task::Poll;
 
 use bytes::BytesMut;
 use parking_lot::Mutex;
@@ -11,6 +12,7 @@ use webrtc::data_channel::{DataChannel as RtcDataChannel, DataChannelEvent, RTCD
 
 use crate::config::MAX_MESSAGE_SIZE;
 use crate::error::{Error, Result, from_webrtc};
+use crate::io_adapter::ReadKick;
 use crate::runtime::Runtime;
 use crate::state::ChannelState;
 
@@ -110,6 +112,7 @@ struct Shared {
     state: AtomicU8,
     inbox: Inbox,
     counters: Counters,
+    kick: Arc<ReadKick>,
 }
 
 struct Inner {
@@ -148,6 +151,7 @@ impl DataChannel {
         label: String,
         options: ChannelOptions,
         inbox_limit: usize,
+        kick: Arc<ReadKick>,
     ) -> DataChannel {
         let shared = Arc::new(Shared {
             rtc,
@@ -160,6 +164,7 @@ impl DataChannel {
                 room: Notify::new(),
             },
             counters: Counters::default(),
+            kick,
         });
         runtime.spawn(pump(shared.clone()));
         DataChannel {
@@ -338,10 +343,17 @@ fn set_state(inner: &Shared, state: ChannelState) {
     inner.state.store(state as u8, Ordering::Release);
 }
 
+/// webrtc-rs 0.21.1 keeps received messages in SCTP while 256 wait for the application and
+/// picks them up only on the next datagram (see [`ReadKick`]). A run of events this long means
+/// that may have happened, so once the queue is empty the pump kicks the connection's driver.
+const KICK_AFTER_RUN: usize = 64;
+
 /// Moves the channel's events into its inbox and state; ends when the channel or its
 /// connection closes.
 async fn pump(inner: Arc<Shared>) {
     let inbox = &inner.inbox;
+    // Events taken since the channel was last found empty.
+    let mut run = 0usize;
     loop {
         // Wait for room first, so a reader that stopped reading holds back SCTP, not memory.
         if !inbox.drop_oldest {
@@ -353,7 +365,26 @@ async fn pump(inner: Arc<Shared>) {
                 room.await;
             }
         }
-        let Some(event) = inner.rtc.poll().await else {
+        let mut next = std::pin::pin!(inner.rtc.poll());
+        let ready = std::future::poll_fn(|cx| {
+            Poll::Ready(match next.as_mut().poll(cx) {
+                Poll::Ready(event) => Some(event),
+                Poll::Pending => None,
+            })
+        })
+        .await;
+        let event = match ready {
+            Some(event) => event,
+            None => {
+                if run >= KICK_AFTER_RUN {
+                    inner.kick.kick();
+                }
+                run = 0;
+                next.await
+            }
+        };
+        run += 1;
+        let Some(event) = event else {
             break;
         };
         match event {

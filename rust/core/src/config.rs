@@ -50,6 +50,10 @@ pub struct ConnectionConfig {
     /// Messages that may wait unread on one channel. When it is full the channel stops reading,
     /// so SCTP flow control slows the sender instead of memory growing.
     pub receive_queue_limit: usize,
+    /// Bytes of received data SCTP may hold that the application has not taken yet; the window
+    /// the sender sees. When it fills, webrtc-rs drops the sender's window probe and the sender
+    /// waits for its 1 s retransmission timeout, so it is set above what a sender can buffer.
+    pub receive_window: usize,
     /// Time without traffic before ICE reports the connection as disconnected.
     pub ice_disconnected_timeout: Duration,
     /// Time after "disconnected" before ICE gives up ("failed").
@@ -73,6 +77,7 @@ impl Default for ConnectionConfig {
             port_range: None,
             send_buffer_limit: 8 * 1024 * 1024,
             receive_queue_limit: 4096,
+            receive_window: 8 * 1024 * 1024,
             ice_disconnected_timeout: Duration::from_secs(5),
             ice_failed_timeout: Duration::from_secs(25),
             ice_keepalive_interval: Duration::from_secs(2),
@@ -133,7 +138,8 @@ impl ConnectionConfig {
                 range.end()
             )));
         }
-        if self.receive_queue_limit == 0 || self.send_buffer_limit == 0 {
+        if self.receive_queue_limit == 0 || self.send_buffer_limit == 0 || self.receive_window == 0
+        {
             return Err(Error::InvalidConfig(
                 "queue limits must be above zero".into(),
             ));

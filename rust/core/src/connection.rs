@@ -26,6 +26,7 @@ use webrtc::peer_connection::{
 use crate::channel::{ChannelOptions, DataChannel};
 use crate::config::{ConnectionConfig, IceTransportPolicy, MAX_MESSAGE_SIZE};
 use crate::error::{Error, Result};
+use crate::io_adapter::ReadKick;
 use crate::runtime::{Runtime, WeakRuntime};
 use crate::state::{ConnectionState, GatheringState, SdpType, SignalingState};
 use crate::stats::ConnectionStats;
@@ -66,6 +67,8 @@ struct Sink {
     // the runtime itself alive.
     runtime: WeakRuntime,
     inbox_limit: usize,
+    // Wakes webrtc-rs's receive path for data it holds back; see `ReadKick`.
+    kick: Arc<ReadKick>,
     // Candidates gathered while the description that announces them is being made. Gathering
     // starts inside webrtc-rs's `set_local_description`, so without holding them a candidate
     // could be polled (and signaled) before its offer or answer: the other side would refuse it.
@@ -145,7 +148,14 @@ impl PeerConnectionEventHandler for Handler {
             negotiated_id: None,
         };
         let label = rtc.label().await.unwrap_or_default();
-        let channel = DataChannel::start(&runtime, rtc, label, options, self.0.inbox_limit);
+        let channel = DataChannel::start(
+            &runtime,
+            rtc,
+            label,
+            options,
+            self.0.inbox_limit,
+            self.0.kick.clone(),
+        );
         self.0.push(ConnectionEvent::DataChannel(channel));
     }
 }
@@ -215,6 +225,7 @@ impl Connection {
             mid: Mutex::new("0".to_owned()),
             runtime: runtime.downgrade(),
             inbox_limit: config.receive_queue_limit,
+            kick: Arc::default(),
             held: Mutex::new(None),
         });
         // TURN over TCP and TLS goes through bridges that webrtc-rs sees as UDP TURN servers.
@@ -273,16 +284,13 @@ impl Connection {
                 IceTransportPolicy::All => None,
             })
             .with_ice_connection_attempts(Some(config.ice_check_interval), None)
+            .with_sctp_max_receive_buffer_size(config.receive_window.min(u32::MAX as usize) as u32)
             .build();
         let builder = PeerConnectionBuilder::new()
             .with_configuration(rtc_config)
             .with_setting_engine(settings)
             .with_handler(Arc::new(Handler(sink.clone())))
-            .with_runtime(if uses_turn {
-                runtime.relay_adapter()
-            } else {
-                runtime.adapter()
-            })
+            .with_runtime(runtime.connection_adapter(uses_turn, sink.kick.clone()))
             .with_udp_addrs(vec![udp_addr])
             .with_data_channel_send_buffer_limit(config.send_buffer_limit);
         let rtc = runtime
@@ -510,6 +518,7 @@ impl Connection {
             label.to_owned(),
             options.clone(),
             self.inner.sink.inbox_limit,
+            self.inner.sink.kick.clone(),
         );
         self.inner.channels.lock().push(channel.clone());
         Ok(channel)

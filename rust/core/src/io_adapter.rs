@@ -1,17 +1,23 @@
 //! Plugs the core's runtime into webrtc-rs: tasks go to our tokio runtime (not whichever one the
-//! caller happens to be in), and every UDP socket gets large kernel buffers.
+//! caller happens to be in), every UDP socket gets large kernel buffers, and a connection's
+//! sockets can be made to deliver a wake-up datagram (see [`ReadKick`]).
 
 use std::future::Future;
 use std::io;
+use std::io::IoSliceMut;
 use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use tokio::runtime::Handle;
 use webrtc::runtime::{
-    AsyncInterval, AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket, JoinHandle, Runtime,
-    TokioRuntime,
+    AsyncInterval, AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket, JoinHandle, RecvMeta, Runtime,
+    TokioRuntime, Transmit,
 };
 
 /// webrtc-rs's own tokio adapter uses the ambient runtime; this one enters ours first.
@@ -23,6 +29,8 @@ pub(crate) struct IoAdapter {
     // drained, and nothing wakes its loop for it: it leaves on the next timer, 50-250 ms later.
     // Capping the loop's sleep bounds that wait; only connections with a TURN server use it.
     max_sleep: Option<Duration>,
+    // Set on a connection's own adapter: its UDP sockets can be kicked.
+    kick: Option<Arc<ReadKick>>,
 }
 
 static TOKIO: TokioRuntime = TokioRuntime;
@@ -33,6 +41,17 @@ impl IoAdapter {
             handle,
             socket_buffer_size,
             max_sleep: None,
+            kick: None,
+        }
+    }
+
+    /// The same adapter for one connection, whose sockets `kick` can wake.
+    pub(crate) fn for_connection(&self, kick: Arc<ReadKick>) -> Self {
+        IoAdapter {
+            handle: self.handle.clone(),
+            socket_buffer_size: self.socket_buffer_size,
+            max_sleep: self.max_sleep,
+            kick: Some(kick),
         }
     }
 
@@ -42,6 +61,7 @@ impl IoAdapter {
             handle: self.handle.clone(),
             socket_buffer_size: self.socket_buffer_size,
             max_sleep: Some(max_sleep),
+            kick: self.kick.clone(),
         }
     }
 }
@@ -73,7 +93,16 @@ impl Runtime for IoAdapter {
         let _ = sock.set_recv_buffer_size(self.socket_buffer_size);
         let _ = sock.set_send_buffer_size(self.socket_buffer_size);
         let _entered = self.handle.enter();
-        TOKIO.wrap_udp_socket(socket)
+        let socket = TOKIO.wrap_udp_socket(socket)?;
+        // The mDNS socket (multicast) never carries a connection's data; no need to kick it.
+        let multicast = socket.local_addr().is_ok_and(|a| a.ip().is_multicast());
+        Ok(match &self.kick {
+            Some(kick) if !multicast => Arc::new(KickableSocket {
+                slot: kick.register(),
+                inner: socket,
+            }),
+            _ => socket,
+        })
     }
 
     fn wrap_tcp_listener(
@@ -121,5 +150,106 @@ impl Runtime for IoAdapter {
 
     fn name(&self) -> &'static str {
         "webrtc-mesh"
+    }
+}
+
+/// Makes webrtc-rs's driver run its receive path once more, for data it holds back.
+///
+/// webrtc-rs 0.21.1 stops moving a channel's received messages out of SCTP while 256 of them
+/// wait for the application, and moves the rest only when the next datagram arrives: its driver
+/// takes messages through `poll_data_read`, which never refills from SCTP. At the end of a burst
+/// nothing else arrives until a keepalive, so the last messages waited ~1.8 s. A kick hands the
+/// driver a one-byte datagram that no protocol accepts (its first byte is outside RFC 7983's
+/// ranges and it comes from the unspecified address, which is no candidate); handling it runs
+/// the refill. Only the kick's wake-up matters: the datagram itself is dropped.
+#[derive(Debug, Default)]
+pub(crate) struct ReadKick {
+    slots: Mutex<Vec<Arc<KickSlot>>>,
+}
+
+#[derive(Debug, Default)]
+struct KickSlot {
+    pending: AtomicBool,
+    // The driver's task, as of its last read that found nothing.
+    waker: Mutex<Option<Waker>>,
+}
+
+/// First byte of the kick datagram: above RTP/RTCP's 128-191, so every layer drops it.
+const KICK_BYTE: u8 = 0xff;
+
+impl ReadKick {
+    fn register(&self) -> Arc<KickSlot> {
+        let slot = Arc::new(KickSlot::default());
+        let mut slots = self.slots.lock();
+        // Sockets replaced by an ICE restart are gone; forget them.
+        slots.retain(|slot| Arc::strong_count(slot) > 1);
+        slots.push(slot.clone());
+        slot
+    }
+
+    /// Delivers a kick datagram on each of the connection's sockets.
+    pub(crate) fn kick(&self) {
+        for slot in self.slots.lock().iter() {
+            slot.pending.store(true, Ordering::Release);
+            let waker = slot.waker.lock().take();
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct KickableSocket {
+    inner: Arc<dyn AsyncUdpSocket>,
+    slot: Arc<KickSlot>,
+}
+
+impl AsyncUdpSocket for KickableSocket {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    fn poll_send(&self, cx: &mut Context<'_>, transmit: &Transmit<'_>) -> Poll<io::Result<usize>> {
+        self.inner.poll_send(cx, transmit)
+    }
+
+    fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> Poll<io::Result<usize>> {
+        // Waker first, flag second: a kick that comes between them finds the waker.
+        {
+            let mut waker = self.slot.waker.lock();
+            if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *waker = Some(cx.waker().clone());
+            }
+        }
+        if let (Some(buf), Some(m)) = (bufs.first_mut(), meta.first_mut())
+            && !buf.is_empty()
+            && self.slot.pending.swap(false, Ordering::AcqRel)
+        {
+            buf[0] = KICK_BYTE;
+            let unspecified = match self.inner.local_addr() {
+                Ok(SocketAddr::V6(_)) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            };
+            *m = RecvMeta::default();
+            m.addr = SocketAddr::new(unspecified, 0);
+            m.len = 1;
+            m.stride = 1;
+            return Poll::Ready(Ok(1));
+        }
+        self.inner.poll_recv(cx, bufs, meta)
+    }
+
+    fn max_gso_segments(&self) -> usize {
+        self.inner.max_gso_segments()
+    }
+
+    fn max_gro_segments(&self) -> usize {
+        self.inner.max_gro_segments()
     }
 }

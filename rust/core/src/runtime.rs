@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use tokio::runtime::Handle;
 
 use crate::error::{Error, Result};
-use crate::io_adapter::IoAdapter;
+use crate::io_adapter::{IoAdapter, ReadKick};
 
 /// Default name of the runtime's threads (visible in debuggers and `top -H`).
 pub const THREAD_NAME: &str = "webrtc-mesh";
@@ -156,13 +156,18 @@ impl Runtime {
         &self.inner.handle
     }
 
-    pub(crate) fn adapter(&self) -> Arc<dyn webrtc::runtime::Runtime> {
-        self.inner.adapter.clone()
-    }
-
-    /// The adapter for connections that may use a TURN relay.
-    pub(crate) fn relay_adapter(&self) -> Arc<dyn webrtc::runtime::Runtime> {
-        self.inner.relay_adapter.clone()
+    /// The adapter for one connection, whose sockets `kick` wakes; `relay` for connections that
+    /// may use a TURN relay.
+    pub(crate) fn connection_adapter(
+        &self,
+        relay: bool,
+        kick: Arc<ReadKick>,
+    ) -> Arc<dyn webrtc::runtime::Runtime> {
+        let base = match relay {
+            true => &self.inner.relay_adapter,
+            false => &self.inner.adapter,
+        };
+        Arc::new(base.for_connection(kick))
     }
 
     /// Starts `future` on the runtime and lets it run on its own.
