@@ -160,12 +160,12 @@ fn plans(quick: bool) -> Vec<Plan> {
     }
     plans.push(Plan {
         name: "idle_memory".into(),
-        title: "Idle memory per connection (8-node mesh, 56 connection ends, own process)".into(),
+        title: "Idle memory per connection and idle CPU (8-node mesh, 56 connection ends, polled at 100 Hz, own process)".into(),
         primary: Primary {
             metric: "KiB_per_connection",
             higher_is_better: false,
         },
-        shown: vec!["peak_rss_MiB"],
+        shown: vec!["peak_rss_MiB", "idle_cpu_pct_core"],
         run: Box::new(idle_memory_in_child),
     });
     plans
@@ -187,7 +187,7 @@ fn idle_memory_in_child(stack: &Stack) -> Result<Metrics, String> {
         )
     })?;
     let mut metrics = Metrics::new();
-    for key in ["KiB_per_connection", "peak_rss_MiB"] {
+    for key in ["KiB_per_connection", "peak_rss_MiB", "idle_cpu_pct_core"] {
         metrics.insert(key, value[key].as_f64().unwrap_or(f64::NAN));
     }
     Ok(metrics)
@@ -212,12 +212,22 @@ fn child_idle_memory(name: &str) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(10));
     }
     let after = measure::rss();
+    // CPU of the idle mesh: timers and keepalives only, polled as a game would at 100 Hz.
+    let span = measure::Span::start();
+    for _ in 0..200 {
+        for node in 0..NODES {
+            net.poll(node, &mut |_, _| {});
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (wall, cpu) = span.finish();
     let ends = (NODES * (NODES - 1)) as f64;
     println!(
         "{}",
         json!({
             "KiB_per_connection": after.saturating_sub(before) as f64 / ends / 1024.0,
             "peak_rss_MiB": measure::peak_rss() as f64 / 1048576.0,
+            "idle_cpu_pct_core": cpu.as_secs_f64() / wall.as_secs_f64() * 100.0,
         })
     );
     drop(net);
