@@ -12,7 +12,7 @@ use webrtc::data_channel::{DataChannel as RtcDataChannel, DataChannelEvent, RTCD
 
 use crate::config::MAX_MESSAGE_SIZE;
 use crate::error::{Error, Result, from_webrtc};
-use crate::io_adapter::ReadKick;
+use crate::io_adapter::DriverKick;
 use crate::runtime::Runtime;
 use crate::state::ChannelState;
 
@@ -112,7 +112,7 @@ struct Shared {
     state: AtomicU8,
     inbox: Inbox,
     counters: Counters,
-    kick: Arc<ReadKick>,
+    kick: Arc<DriverKick>,
 }
 
 struct Inner {
@@ -151,7 +151,7 @@ impl DataChannel {
         label: String,
         options: ChannelOptions,
         inbox_limit: usize,
-        kick: Arc<ReadKick>,
+        kick: Arc<DriverKick>,
     ) -> DataChannel {
         let shared = Arc::new(Shared {
             rtc,
@@ -344,7 +344,7 @@ fn set_state(inner: &Shared, state: ChannelState) {
 }
 
 /// webrtc-rs 0.21.1 keeps received messages in SCTP while 256 wait for the application and
-/// picks them up only on the next datagram (see [`ReadKick`]). A run of events this long means
+/// picks them up only on the next datagram (see [`DriverKick`]). A run of events this long means
 /// that may have happened, so once the queue is empty the pump kicks the connection's driver.
 const KICK_AFTER_RUN: usize = 64;
 
@@ -377,7 +377,7 @@ async fn pump(inner: Arc<Shared>) {
             Some(event) => event,
             None => {
                 if run >= KICK_AFTER_RUN {
-                    inner.kick.kick();
+                    inner.kick.wake_reads();
                 }
                 run = 0;
                 next.await

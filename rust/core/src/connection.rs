@@ -18,15 +18,15 @@ use rtc::peer_connection::transport::RTCDtlsRole;
 use webrtc::data_channel::DataChannel as RtcDataChannel;
 use webrtc::peer_connection::{
     PeerConnection as RtcPeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCIceServer,
-    RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSdpType,
-    RTCSessionDescription, RTCSignalingState, SettingEngineBuilder, StatsSelector,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceConnectionState, RTCIceGatheringState,
+    RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
+    RTCSdpType, RTCSessionDescription, RTCSignalingState, SettingEngineBuilder, StatsSelector,
 };
 
 use crate::channel::{ChannelOptions, DataChannel};
 use crate::config::{ConnectionConfig, IceTransportPolicy, MAX_MESSAGE_SIZE};
 use crate::error::{Error, Result};
-use crate::io_adapter::ReadKick;
+use crate::io_adapter::DriverKick;
 use crate::runtime::{Runtime, WeakRuntime};
 use crate::state::{ConnectionState, GatheringState, SdpType, SignalingState};
 use crate::stats::ConnectionStats;
@@ -67,8 +67,8 @@ struct Sink {
     // the runtime itself alive.
     runtime: WeakRuntime,
     inbox_limit: usize,
-    // Wakes webrtc-rs's receive path for data it holds back; see `ReadKick`.
-    kick: Arc<ReadKick>,
+    // Wakes webrtc-rs's driver for work it would otherwise leave to a later packet or timer.
+    kick: Arc<DriverKick>,
     // Candidates gathered while the description that announces them is being made. Gathering
     // starts inside webrtc-rs's `set_local_description`, so without holding them a candidate
     // could be polled (and signaled) before its offer or answer: the other side would refuse it.
@@ -125,7 +125,15 @@ impl PeerConnectionEventHandler for Handler {
             .store(GatheringState::from(state) as i32, Ordering::Release);
     }
 
+    async fn on_ice_connection_state_change(&self, _state: RTCIceConnectionState) {
+        // webrtc-rs 0.21.1 starts DTLS when ICE connects, and SCTP when DTLS completes, but
+        // sends their first packets only on its next timer: 50 and 200 ms more for every
+        // connection set up. Running the timers now sends them now.
+        self.0.kick.wake_timers();
+    }
+
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        self.0.kick.wake_timers();
         // Closed is final: a late report from the driver must not revive a closed connection.
         let state = ConnectionState::from(state) as i32;
         let _ = self
@@ -447,6 +455,7 @@ impl Connection {
                 .runtime
                 .block_on(rtc.add_ice_candidate(candidate));
         }
+        self.inner.sink.kick.wake_timers();
         Ok(())
     }
 
@@ -477,7 +486,10 @@ impl Connection {
         self.inner
             .runtime
             .block_on(rtc.add_ice_candidate(candidate))?
-            .map_err(|e| Error::InvalidCandidate(format!("{name:?}: {e}")))
+            .map_err(|e| Error::InvalidCandidate(format!("{name:?}: {e}")))?;
+        // ICE checks the new pair on its next timer, up to an interval later; run it now.
+        self.inner.sink.kick.wake_timers();
+        Ok(())
     }
 
     /// Creates a data channel. Allowed only before the connection starts connecting, like

@@ -1,6 +1,6 @@
 //! Plugs the core's runtime into webrtc-rs: tasks go to our tokio runtime (not whichever one the
 //! caller happens to be in), every UDP socket gets large kernel buffers, and a connection's
-//! sockets can be made to deliver a wake-up datagram (see [`ReadKick`]).
+//! sockets can be made to deliver a wake-up datagram (see [`DriverKick`]).
 
 use std::future::Future;
 use std::io;
@@ -30,7 +30,7 @@ pub(crate) struct IoAdapter {
     // Capping the loop's sleep bounds that wait; only connections with a TURN server use it.
     max_sleep: Option<Duration>,
     // Set on a connection's own adapter: its UDP sockets can be kicked.
-    kick: Option<Arc<ReadKick>>,
+    kick: Option<Arc<DriverKick>>,
 }
 
 static TOKIO: TokioRuntime = TokioRuntime;
@@ -46,7 +46,7 @@ impl IoAdapter {
     }
 
     /// The same adapter for one connection, whose sockets `kick` can wake.
-    pub(crate) fn for_connection(&self, kick: Arc<ReadKick>) -> Self {
+    pub(crate) fn for_connection(&self, kick: Arc<DriverKick>) -> Self {
         IoAdapter {
             handle: self.handle.clone(),
             socket_buffer_size: self.socket_buffer_size,
@@ -129,7 +129,18 @@ impl Runtime for IoAdapter {
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
         let _entered = self.handle.enter();
         let duration = self.max_sleep.map_or(duration, |cap| duration.min(cap));
-        TOKIO.sleep(duration)
+        let sleep = TOKIO.sleep(duration);
+        let Some(kick) = self.kick.clone() else {
+            return sleep;
+        };
+        // Checked when the driver first polls the timer, and taken only then: if its select
+        // returns another branch without polling this one, the next pass's timer ends at once.
+        Box::pin(async move {
+            if kick.expire_timer.swap(false, Ordering::AcqRel) {
+                return;
+            }
+            sleep.await
+        })
     }
 
     fn interval(&self, period: Duration) -> Box<dyn AsyncInterval> {
@@ -153,8 +164,10 @@ impl Runtime for IoAdapter {
     }
 }
 
-/// Makes webrtc-rs's driver run its receive path once more, for data it holds back.
+/// Makes webrtc-rs's driver of one connection take one more pass, for work it would otherwise
+/// leave until a later datagram or timer.
 ///
+/// Reads:
 /// webrtc-rs 0.21.1 stops moving a channel's received messages out of SCTP while 256 of them
 /// wait for the application, and moves the rest only when the next datagram arrives: its driver
 /// takes messages through `poll_data_read`, which never refills from SCTP. At the end of a burst
@@ -162,9 +175,15 @@ impl Runtime for IoAdapter {
 /// driver a one-byte datagram that no protocol accepts (its first byte is outside RFC 7983's
 /// ranges and it comes from the unspecified address, which is no candidate); handling it runs
 /// the refill. Only the kick's wake-up matters: the datagram itself is dropped.
+///
+/// Timers: packets that its protocol layers queue on their own (a DTLS handshake started when
+/// ICE connects) wait for the driver's next timer. The pass after a timer kick finds its sleep
+/// already over, and handling the timers sends them.
 #[derive(Debug, Default)]
-pub(crate) struct ReadKick {
+pub(crate) struct DriverKick {
     slots: Mutex<Vec<Arc<KickSlot>>>,
+    // The driver's next sleep ends at once.
+    expire_timer: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -177,7 +196,7 @@ struct KickSlot {
 /// First byte of the kick datagram: above RTP/RTCP's 128-191, so every layer drops it.
 const KICK_BYTE: u8 = 0xff;
 
-impl ReadKick {
+impl DriverKick {
     fn register(&self) -> Arc<KickSlot> {
         let slot = Arc::new(KickSlot::default());
         let mut slots = self.slots.lock();
@@ -187,8 +206,14 @@ impl ReadKick {
         slot
     }
 
+    /// Makes the driver run its timers (all of them: each layer acts only on what is due).
+    pub(crate) fn wake_timers(&self) {
+        self.expire_timer.store(true, Ordering::Release);
+        self.wake_reads();
+    }
+
     /// Delivers a kick datagram on each of the connection's sockets.
-    pub(crate) fn kick(&self) {
+    pub(crate) fn wake_reads(&self) {
         for slot in self.slots.lock().iter() {
             slot.pending.store(true, Ordering::Release);
             let waker = slot.waker.lock().take();

@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use tokio::runtime::Handle;
 
 use crate::error::{Error, Result};
-use crate::io_adapter::{IoAdapter, ReadKick};
+use crate::io_adapter::{DriverKick, IoAdapter};
 
 /// Default name of the runtime's threads (visible in debuggers and `top -H`).
 pub const THREAD_NAME: &str = "webrtc-mesh";
@@ -161,7 +161,7 @@ impl Runtime {
     pub(crate) fn connection_adapter(
         &self,
         relay: bool,
-        kick: Arc<ReadKick>,
+        kick: Arc<DriverKick>,
     ) -> Arc<dyn webrtc::runtime::Runtime> {
         let base = match relay {
             true => &self.inner.relay_adapter,
