@@ -50,9 +50,10 @@ pub struct ConnectionConfig {
     /// Messages that may wait unread on one channel. When it is full the channel stops reading,
     /// so SCTP flow control slows the sender instead of memory growing.
     pub receive_queue_limit: usize,
-    /// Bytes of received data SCTP may hold that the application has not taken yet; the window
-    /// the sender sees. When it fills, webrtc-rs drops the sender's window probe and the sender
-    /// waits for its 1 s retransmission timeout, so it is set above what a sender can buffer.
+    /// Bytes of received data SCTP may hold that the application has not taken yet: the most
+    /// a sender can have in flight. Capped at what the kernel's socket buffer can take in one
+    /// burst (2 MiB with Linux's `net.core.rmem_max` at 4 MiB). A window that fills makes
+    /// webrtc-rs drop the sender's probe, which then waits for its 1 s retransmission timeout.
     pub receive_window: usize,
     /// Time without traffic before ICE reports the connection as disconnected.
     pub ice_disconnected_timeout: Duration,

@@ -292,7 +292,12 @@ impl Connection {
                 IceTransportPolicy::All => None,
             })
             .with_ice_connection_attempts(Some(config.ice_check_interval), None)
-            .with_sctp_max_receive_buffer_size(config.receive_window.min(u32::MAX as usize) as u32)
+            .with_sctp_max_receive_buffer_size(
+                config
+                    .receive_window
+                    .min(runtime.receive_window_cap())
+                    .min(u32::MAX as usize) as u32,
+            )
             .build();
         let builder = PeerConnectionBuilder::new()
             .with_configuration(rtc_config)
