@@ -13,15 +13,8 @@ if [ -z "$godot" ] || ! "$godot" --version >/dev/null 2>&1; then
 fi
 echo "Godot test scenes on $("$godot" --version | head -n 1) ($godot)"
 
-bash rust/godot/build_addon.sh --debug
+bash tests/godot/install.sh --debug
 project=tests/godot
-rm -rf "$project/addons/webrtc_mesh"
-mkdir -p "$project/addons" "$project/.godot"
-cp -r addons/webrtc_mesh "$project/addons/"
-# Template builds load the extensions listed here; the editor would write it on import.
-echo "res://addons/webrtc_mesh/webrtc_mesh.gdextension" > "$project/.godot/extension_list.cfg"
-# The test scripts declare no global classes; an empty cache saves a warning per start.
-echo "list=[]" > "$project/.godot/global_script_class_cache.cfg"
 # test_demo_bots runs the demo project as bots: the same two files there (build_addon.sh has
 # copied the addon into it).
 mkdir -p demo_project/.godot

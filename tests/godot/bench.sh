@@ -10,13 +10,8 @@ if [ -z "$godot" ] || ! "$godot" --version >/dev/null 2>&1; then
   echo "no Godot 4 engine found (set GODOT or put godot on PATH)" >&2
   exit 1
 fi
-bash rust/godot/build_addon.sh
+bash tests/godot/install.sh
 project=tests/godot
-rm -rf "$project/addons/webrtc_mesh"
-mkdir -p "$project/addons" "$project/.godot"
-cp -r addons/webrtc_mesh "$project/addons/"
-echo "res://addons/webrtc_mesh/webrtc_mesh.gdextension" > "$project/.godot/extension_list.cfg"
-echo "list=[]" > "$project/.godot/global_script_class_cache.cfg"
 json=()
 for arg in "$@"; do
   # The scene runs inside tests/godot; make a relative output path relative to here instead.
