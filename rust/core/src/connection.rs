@@ -261,6 +261,7 @@ impl Connection {
             });
         }
         let rtc_config = RTCConfigurationBuilder::new()
+            .with_certificates(runtime.certificate().into_iter().collect())
             .with_ice_servers(ice_servers)
             .with_ice_transport_policy(match config.ice_transport_policy {
                 IceTransportPolicy::All => RTCIceTransportPolicy::All,

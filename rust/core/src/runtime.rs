@@ -4,9 +4,10 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::Mutex;
+use rtc::peer_connection::certificate::{CertificateParams, RTCCertificate};
 use tokio::runtime::Handle;
 
 use crate::error::{Error, Result};
@@ -61,6 +62,8 @@ struct Inner {
     closing: Arc<AtomicUsize>,
     // Largest SCTP receive window the sockets' kernel buffers can back; see `window_cap`.
     receive_window_cap: usize,
+    // The DTLS certificate every connection presents; see `Runtime::certificate`.
+    certificate: Mutex<Option<RTCCertificate>>,
 }
 
 impl Drop for Inner {
@@ -133,6 +136,7 @@ impl Runtime {
                 relay_adapter,
                 closing: Arc::new(AtomicUsize::new(0)),
                 receive_window_cap: window_cap(config.socket_buffer_size),
+                certificate: Mutex::new(None),
             }),
         })
     }
@@ -157,6 +161,24 @@ impl Runtime {
     /// for one) on the same threads. Tasks spawned on it do not keep the runtime alive.
     pub fn tokio_handle(&self) -> &Handle {
         &self.inner.handle
+    }
+
+    /// The DTLS certificate of every connection on this runtime, made on first use. A
+    /// certificate per connection (webrtc-rs's default) is a key pair and a signature each: a
+    /// 16-peer mesh makes 240. Peers identify it by the fingerprint in the SDP, as with one per
+    /// connection. `None` if it cannot be made; each connection then makes its own.
+    pub(crate) fn certificate(&self) -> Option<RTCCertificate> {
+        let mut slot = self.inner.certificate.lock();
+        let lasts = slot.as_ref().is_some_and(|certificate| {
+            certificate
+                .expires
+                .duration_since(SystemTime::now())
+                .is_ok_and(|left| left > CERTIFICATE_RENEWAL)
+        });
+        if !lasts {
+            *slot = make_certificate();
+        }
+        slot.clone()
     }
 
     /// Largest SCTP receive window the kernel's socket buffers can back on this machine.
@@ -218,6 +240,20 @@ impl Runtime {
         }
         Ok(self.inner.handle.block_on(future))
     }
+}
+
+/// A certificate this close to its expiry is replaced for new connections.
+const CERTIFICATE_RENEWAL: Duration = Duration::from_secs(24 * 3600);
+
+fn make_certificate() -> Option<RTCCertificate> {
+    let provider = rtc::crypto::default_provider().ok()?;
+    let params = CertificateParams::new(vec!["webrtc-mesh".to_owned()]).ok()?;
+    RTCCertificate::generate(
+        provider.crypto(),
+        rtc::crypto::SignatureScheme::EcdsaP256Sha256,
+        params,
+    )
+    .ok()
 }
 
 /// The receive window that the kernel can hold in flight for one socket. A window larger than

@@ -259,3 +259,34 @@ fn descriptions_come_before_their_candidates() {
         b.close();
     }
 }
+
+/// The `a=fingerprint` line of the offer `connection` makes.
+fn offer_fingerprint(connection: &Connection) -> String {
+    connection.create_offer().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(ConnectionEvent::SessionDescription { sdp, .. }) = connection.poll_event() {
+            let line = sdp.lines().find(|l| l.starts_with("a=fingerprint:"));
+            return line.expect("the offer has a fingerprint").to_owned();
+        }
+        assert!(Instant::now() < deadline, "no offer");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn connections_of_a_runtime_share_one_certificate() {
+    let runtime = Runtime::shared().unwrap();
+    let config = ConnectionConfig::loopback();
+    let a = Connection::new(&runtime, &config).unwrap();
+    let b = Connection::new(&runtime, &config).unwrap();
+    let own = Runtime::new(&Default::default()).unwrap();
+    let c = Connection::new(&own, &config).unwrap();
+    let (fa, fb, fc) = (
+        offer_fingerprint(&a),
+        offer_fingerprint(&b),
+        offer_fingerprint(&c),
+    );
+    assert_eq!(fa, fb, "same runtime, same certificate");
+    assert_ne!(fa, fc, "another runtime has its own");
+}
