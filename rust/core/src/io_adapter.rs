@@ -167,14 +167,13 @@ impl Runtime for IoAdapter {
 /// Makes webrtc-rs's driver of one connection take one more pass, for work it would otherwise
 /// leave until a later datagram or timer.
 ///
-/// Reads:
-/// webrtc-rs 0.21.1 stops moving a channel's received messages out of SCTP while 256 of them
+/// Reads: webrtc-rs 0.21.1 stops moving a channel's received messages out of SCTP while 256 of them
 /// wait for the application, and moves the rest only when the next datagram arrives: its driver
 /// takes messages through `poll_data_read`, which never refills from SCTP. At the end of a burst
 /// nothing else arrives until a keepalive, so the last messages waited ~1.8 s. A kick hands the
-/// driver a one-byte datagram that no protocol accepts (its first byte is outside RFC 7983's
-/// ranges and it comes from the unspecified address, which is no candidate); handling it runs
-/// the refill. Only the kick's wake-up matters: the datagram itself is dropped.
+/// driver a one-byte datagram that no protocol accepts (its first byte is outside RFC 7983's ranges
+/// and it comes from the unspecified address, which is no candidate); handling it runs the refill.
+/// Only the kick's wake-up matters: the datagram itself is dropped.
 ///
 /// Timers: packets that its protocol layers queue on their own (a DTLS handshake started when
 /// ICE connects) wait for the driver's next timer. The pass after a timer kick finds its sleep
