@@ -35,6 +35,7 @@ struct Options {
     warmup: usize,
     quick: bool,
     only: Vec<String>,
+    stacks: Vec<String>,
     json: Option<String>,
     svg: Option<String>,
 }
@@ -45,6 +46,7 @@ fn parse_options() -> Result<Options, String> {
         warmup: 1,
         quick: false,
         only: Vec::new(),
+        stacks: Vec::new(),
         json: None,
         svg: None,
     };
@@ -56,12 +58,13 @@ fn parse_options() -> Result<Options, String> {
             "--warmup" => options.warmup = number(&value("--warmup")?)?,
             "--quick" => options.quick = true,
             "--only" => options.only.push(value("--only")?),
+            "--stack" => options.stacks.push(value("--stack")?),
             "--json" => options.json = Some(value("--json")?),
             "--svg" => options.svg = Some(value("--svg")?),
             "--help" | "-h" => {
                 println!(
                     "webrtc-mesh-bench [--rounds N (5)] [--warmup N (1)] [--quick] \
-                     [--only SCENARIO_PREFIX]... [--json PATH] [--svg PATH]"
+                     [--only SCENARIO_PREFIX]... [--stack NAME]... [--json PATH] [--svg PATH]"
                 );
                 std::process::exit(0);
             }
@@ -280,7 +283,11 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let stacks = stacks::all();
+    // Profiling one stack: the others would only add noise to the profile.
+    let stacks: Vec<_> = stacks::all()
+        .into_iter()
+        .filter(|s| options.stacks.is_empty() || options.stacks.iter().any(|n| n == s.name))
+        .collect();
     // Our runtime stays up for the whole run, as in a game, instead of restarting per round.
     let _runtime = webrtc_mesh_core::Runtime::shared();
     let plans: Vec<Plan> = plans(options.quick)

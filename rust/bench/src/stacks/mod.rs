@@ -1,6 +1,8 @@
 //! The stacks and floors, each behind [`Net`](crate::net::Net).
 
 pub mod enet;
+#[cfg(feature = "libdatachannel")]
+pub mod libdatachannel;
 pub mod ours;
 pub mod udp;
 
@@ -17,6 +19,12 @@ pub fn all() -> Vec<Stack> {
         name: "ENet",
         kind: Kind::Stack,
         connect: enet::connect,
+    });
+    #[cfg(feature = "libdatachannel")]
+    stacks.push(Stack {
+        name: "libdatachannel",
+        kind: Kind::Stack,
+        connect: libdatachannel::connect,
     });
     stacks.push(Stack {
         name: RAW_UDP,
