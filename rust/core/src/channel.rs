@@ -1,16 +1,19 @@
-//! A data channel: its options, its inbox, and the task that fills the inbox.
+//! A data channel: its options, its inbox, and what fills the inbox: a task reading
+//! webrtc-rs's channel, or this crate's own [`Driver`].
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::task::Poll;
 
 use bytes::BytesMut;
 use parking_lot::Mutex;
+use rtc::data_channel::RTCDataChannelId;
 use tokio::sync::Notify;
 use webrtc::data_channel::{DataChannel as RtcDataChannel, DataChannelEvent, RTCDataChannelInit};
 
 use crate::config::MAX_MESSAGE_SIZE;
+use crate::driver::Driver;
 use crate::error::{Error, Result, from_webrtc};
 use crate::io_adapter::DriverKick;
 use crate::runtime::Runtime;
@@ -105,14 +108,28 @@ struct Counters {
     messages_dropped: AtomicU64,
 }
 
-/// What the pump task shares with the handles. No `Runtime` here: a task of the runtime must
-/// not keep the runtime itself alive.
+/// The protocol side of a channel.
+enum Link {
+    /// A channel of webrtc-rs, read by a pump task.
+    WebRtc {
+        rtc: Arc<dyn RtcDataChannel>,
+        kick: Arc<DriverKick>,
+    },
+    /// A channel of this crate's driver, which fills the inbox itself. Weak: the driver holds
+    /// its channels.
+    Driven {
+        driver: Weak<Driver>,
+        id: RTCDataChannelId,
+    },
+}
+
+/// What the pump task or the driver shares with the handles. No `Runtime` here: a task of the
+/// runtime must not keep the runtime itself alive.
 struct Shared {
-    rtc: Arc<dyn RtcDataChannel>,
+    link: Link,
     state: AtomicU8,
     inbox: Inbox,
     counters: Counters,
-    kick: Arc<DriverKick>,
 }
 
 struct Inner {
@@ -153,8 +170,44 @@ impl DataChannel {
         inbox_limit: usize,
         kick: Arc<DriverKick>,
     ) -> DataChannel {
+        let channel = DataChannel::with_link(
+            runtime,
+            Link::WebRtc { rtc, kick },
+            label,
+            options,
+            inbox_limit,
+        );
+        runtime.spawn(pump(channel.inner.shared.clone()));
+        channel
+    }
+
+    /// A channel of this crate's driver; the driver fills its inbox and sets its state.
+    pub(crate) fn driven(
+        runtime: &Runtime,
+        driver: Weak<Driver>,
+        id: RTCDataChannelId,
+        label: String,
+        options: ChannelOptions,
+        inbox_limit: usize,
+    ) -> DataChannel {
+        DataChannel::with_link(
+            runtime,
+            Link::Driven { driver, id },
+            label,
+            options,
+            inbox_limit,
+        )
+    }
+
+    fn with_link(
+        runtime: &Runtime,
+        link: Link,
+        label: String,
+        options: ChannelOptions,
+        inbox_limit: usize,
+    ) -> DataChannel {
         let shared = Arc::new(Shared {
-            rtc,
+            link,
             state: AtomicU8::new(ChannelState::Connecting as u8),
             inbox: Inbox {
                 queue: Mutex::new(VecDeque::new()),
@@ -164,9 +217,7 @@ impl DataChannel {
                 room: Notify::new(),
             },
             counters: Counters::default(),
-            kick,
         });
-        runtime.spawn(pump(shared.clone()));
         DataChannel {
             inner: Arc::new(Inner {
                 runtime: runtime.clone(),
@@ -175,6 +226,46 @@ impl DataChannel {
                 shared,
             }),
         }
+    }
+
+    /// Puts a received message in the inbox (driven channels). A reliable channel with a full
+    /// inbox gives it back: the driver holds it and stops reading until there is room.
+    pub(crate) fn offer(&self, message: Message) -> std::result::Result<(), Message> {
+        let shared = &self.inner.shared;
+        let inbox = &shared.inbox;
+        let mut queue = inbox.queue.lock();
+        if queue.len() >= inbox.limit {
+            if !inbox.drop_oldest {
+                return Err(message);
+            }
+            queue.pop_front();
+            shared
+                .counters
+                .messages_dropped
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        let c = &shared.counters;
+        c.messages_received.fetch_add(1, Ordering::Relaxed);
+        c.bytes_received
+            .fetch_add(message.data.len() as u64, Ordering::Relaxed);
+        queue.push_back(message);
+        inbox.len.store(queue.len(), Ordering::Release);
+        Ok(())
+    }
+
+    /// The channel opened (driven channels). A close requested before stays requested.
+    pub(crate) fn driven_opened(&self) {
+        let _ = self.inner.shared.state.compare_exchange(
+            ChannelState::Connecting as u8,
+            ChannelState::Open as u8,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    /// Sets the state as the driver saw it change.
+    pub(crate) fn set_driven_state(&self, state: ChannelState) {
+        self.set_state(state);
     }
 
     /// The label given at creation.
@@ -208,11 +299,14 @@ impl DataChannel {
     /// an error says why not ([`Error::BufferFull`] when the peer is not keeping up).
     pub fn send(&self, data: &[u8]) -> Result<()> {
         self.check_send(data.len())?;
-        let rtc = &self.inner.shared.rtc;
-        self.inner
-            .runtime
-            .block_on(rtc.try_send(BytesMut::from(data)))?
-            .map_err(from_webrtc)?;
+        match &self.inner.shared.link {
+            Link::WebRtc { rtc, .. } => self
+                .inner
+                .runtime
+                .block_on(rtc.try_send(BytesMut::from(data)))?
+                .map_err(from_webrtc)?,
+            Link::Driven { driver, id } => upgrade(driver)?.send(*id, data, false)?,
+        }
         self.count_sent(data.len());
         Ok(())
     }
@@ -220,11 +314,14 @@ impl DataChannel {
     /// Sends a text message.
     pub fn send_text(&self, text: &str) -> Result<()> {
         self.check_send(text.len())?;
-        let rtc = &self.inner.shared.rtc;
-        self.inner
-            .runtime
-            .block_on(rtc.try_send_text(text))?
-            .map_err(from_webrtc)?;
+        match &self.inner.shared.link {
+            Link::WebRtc { rtc, .. } => self
+                .inner
+                .runtime
+                .block_on(rtc.try_send_text(text))?
+                .map_err(from_webrtc)?,
+            Link::Driven { driver, id } => upgrade(driver)?.send(*id, text.as_bytes(), true)?,
+        }
         self.count_sent(text.len());
         Ok(())
     }
@@ -269,7 +366,14 @@ impl DataChannel {
             message
         };
         if inbox.len.load(Ordering::Acquire) + 1 >= inbox.limit {
-            inbox.room.notify_one();
+            match &self.inner.shared.link {
+                Link::WebRtc { .. } => inbox.room.notify_one(),
+                Link::Driven { driver, .. } => {
+                    if let Some(driver) = driver.upgrade() {
+                        driver.room_made();
+                    }
+                }
+            }
         }
         Some(message)
     }
@@ -284,10 +388,16 @@ impl DataChannel {
         if !self.is_open() {
             return 0;
         }
-        let rtc = &self.inner.shared.rtc;
-        match self.inner.runtime.block_on(rtc.outstanding_bytes()) {
-            Ok(Ok(bytes)) => bytes,
-            _ => 0,
+        match &self.inner.shared.link {
+            Link::WebRtc { rtc, .. } => {
+                match self.inner.runtime.block_on(rtc.outstanding_bytes()) {
+                    Ok(Ok(bytes)) => bytes,
+                    _ => 0,
+                }
+            }
+            Link::Driven { driver, id } => driver
+                .upgrade()
+                .map_or(0, |driver| driver.buffered_amount(*id)),
         }
     }
 
@@ -328,15 +438,27 @@ impl DataChannel {
             return;
         }
         self.set_state(ChannelState::Closing);
-        let rtc = self.inner.shared.rtc.clone();
-        self.inner.runtime.spawn(async move {
-            let _ = rtc.close().await;
-        });
+        match &self.inner.shared.link {
+            Link::WebRtc { rtc, .. } => {
+                let rtc = rtc.clone();
+                self.inner.runtime.spawn(async move {
+                    let _ = rtc.close().await;
+                });
+            }
+            Link::Driven { driver, id } => match driver.upgrade() {
+                Some(driver) => driver.close_channel(*id),
+                None => self.set_state(ChannelState::Closed),
+            },
+        }
     }
 
     fn set_state(&self, state: ChannelState) {
         set_state(&self.inner.shared, state);
     }
+}
+
+fn upgrade(driver: &Weak<Driver>) -> Result<Arc<Driver>> {
+    driver.upgrade().ok_or(Error::Closed)
 }
 
 fn set_state(inner: &Shared, state: ChannelState) {
@@ -351,6 +473,9 @@ const KICK_AFTER_RUN: usize = 64;
 /// Moves the channel's events into its inbox and state; ends when the channel or its
 /// connection closes.
 async fn pump(inner: Arc<Shared>) {
+    let Link::WebRtc { rtc, kick } = &inner.link else {
+        return;
+    };
     let inbox = &inner.inbox;
     // Events taken since the channel was last found empty.
     let mut run = 0usize;
@@ -365,7 +490,7 @@ async fn pump(inner: Arc<Shared>) {
                 room.await;
             }
         }
-        let mut next = std::pin::pin!(inner.rtc.poll());
+        let mut next = std::pin::pin!(rtc.poll());
         let ready = std::future::poll_fn(|cx| {
             Poll::Ready(match next.as_mut().poll(cx) {
                 Poll::Ready(event) => Some(event),
@@ -377,7 +502,7 @@ async fn pump(inner: Arc<Shared>) {
             Some(event) => event,
             None => {
                 if run >= KICK_AFTER_RUN {
-                    inner.kick.wake_reads();
+                    kick.wake_reads();
                 }
                 run = 0;
                 next.await

@@ -1,9 +1,13 @@
 //! One WebRTC peer connection, driven from the caller's thread.
 //!
 //! Signaling calls (`create_offer`, `set_remote_description`, `add_ice_candidate`, ...) run to
-//! completion before they return, so their errors come back to the caller; what webrtc-rs
+//! completion before they return, so their errors come back to the caller; what the driver
 //! reports later (local candidates, descriptions, state changes) waits in a queue that
 //! [`Connection::poll_event`] drains.
+//!
+//! Two drivers sit underneath: connections with host candidates only (no STUN or TURN server)
+//! run on this crate's own [`Driver`], the rest on webrtc-rs's, which gathers server-reflexive
+//! and relayed candidates.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -18,13 +22,15 @@ use rtc::peer_connection::transport::RTCDtlsRole;
 use webrtc::data_channel::DataChannel as RtcDataChannel;
 use webrtc::peer_connection::{
     PeerConnection as RtcPeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceConnectionState, RTCIceGatheringState,
-    RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
-    RTCSdpType, RTCSessionDescription, RTCSignalingState, SettingEngineBuilder, StatsSelector,
+    RTCConfiguration, RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceConnectionState,
+    RTCIceGatheringState, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent,
+    RTCPeerConnectionState, RTCSdpType, RTCSessionDescription, RTCSignalingState, SettingEngine,
+    SettingEngineBuilder, StatsSelector,
 };
 
 use crate::channel::{ChannelOptions, DataChannel};
 use crate::config::{ConnectionConfig, IceTransportPolicy, MAX_MESSAGE_SIZE};
+use crate::driver::{self, Driver};
 use crate::error::{Error, Result};
 use crate::io_adapter::DriverKick;
 use crate::runtime::{Runtime, WeakRuntime};
@@ -55,18 +61,19 @@ pub enum ConnectionEvent {
     DataChannel(DataChannel),
 }
 
-/// State shared with webrtc-rs's event handler, which runs on the runtime's threads.
-struct Sink {
+/// State shared with the driver (webrtc-rs's event handler or this crate's [`Driver`]), which
+/// runs on the runtime's threads.
+pub(crate) struct Sink {
     events: Mutex<VecDeque<ConnectionEvent>>,
-    connection: AtomicI32,
-    gathering: AtomicI32,
-    signaling: AtomicI32,
+    pub(crate) connection: AtomicI32,
+    pub(crate) gathering: AtomicI32,
+    pub(crate) signaling: AtomicI32,
     // The `a=mid` of our data section, which webrtc-rs leaves out of gathered candidates.
-    mid: Mutex<String>,
+    pub(crate) mid: Mutex<String>,
     // Held weakly: the handler lives as long as webrtc-rs's driver task, which must not keep
     // the runtime itself alive.
     runtime: WeakRuntime,
-    inbox_limit: usize,
+    pub(crate) inbox_limit: usize,
     // Wakes webrtc-rs's driver for work it would otherwise leave to a later packet or timer.
     kick: Arc<DriverKick>,
     // Candidates gathered while the description that announces them is being made. Gathering
@@ -76,7 +83,7 @@ struct Sink {
 }
 
 impl Sink {
-    fn push(&self, event: ConnectionEvent) {
+    pub(crate) fn push(&self, event: ConnectionEvent) {
         if matches!(event, ConnectionEvent::IceCandidate { .. })
             && let Some(held) = self.held.lock().as_mut()
         {
@@ -168,9 +175,22 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
+/// What drives a connection.
+enum Backend {
+    /// webrtc-rs's driver: connections with STUN or TURN servers.
+    WebRtc {
+        rtc: Arc<dyn RtcPeerConnection>,
+        // TURN-over-stream bridges; kept until webrtc-rs has closed, so it can still release
+        // its allocations through them.
+        bridges: Mutex<Vec<Bridge>>,
+    },
+    /// This crate's driver: host candidates only.
+    Own(Arc<Driver>),
+}
+
 struct Inner {
     runtime: Runtime,
-    rtc: Arc<dyn RtcPeerConnection>,
+    backend: Backend,
     sink: Arc<Sink>,
     remote_set: AtomicBool,
     // Candidates that arrived before the remote description; applied right after it.
@@ -180,21 +200,29 @@ struct Inner {
     // `set_local_description`, and webrtc-rs's own copy of it differs in text.
     created: Mutex<Option<(SdpType, String)>>,
     closed: AtomicBool,
-    // TURN-over-stream bridges; kept until webrtc-rs has closed, so it can still release its
-    // allocations through them.
-    bridges: Mutex<Vec<Bridge>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Without an explicit close webrtc-rs's driver task would keep running.
+        // Without an explicit close the driver's tasks would keep running.
         if !self.closed.swap(true, Ordering::AcqRel) {
-            let rtc = self.rtc.clone();
-            let bridges = std::mem::take(self.bridges.get_mut());
-            self.runtime.spawn_closing(async move {
-                let _ = rtc.close().await;
-                drop(bridges);
-            });
+            self.shut_down();
+        }
+    }
+}
+
+impl Inner {
+    fn shut_down(&self) {
+        match &self.backend {
+            Backend::WebRtc { rtc, bridges } => {
+                let rtc = rtc.clone();
+                let bridges = std::mem::take(&mut *bridges.lock());
+                self.runtime.spawn_closing(async move {
+                    let _ = rtc.close().await;
+                    drop(bridges);
+                });
+            }
+            Backend::Own(driver) => driver.close(),
         }
     }
 }
@@ -219,11 +247,6 @@ impl Connection {
     /// are exchanged.
     pub fn new(runtime: &Runtime, config: &ConnectionConfig) -> Result<Connection> {
         config.validate()?;
-        let uses_turn = config
-            .ice_servers
-            .iter()
-            .flat_map(|s| &s.urls)
-            .any(|url| url.starts_with("turn"));
         let udp_addr = local_udp_address(config.bind_address, config.port_range.as_ref())?;
         let sink = Arc::new(Sink {
             events: Mutex::new(VecDeque::new()),
@@ -300,6 +323,50 @@ impl Connection {
                     .min(u32::MAX as usize) as u32,
             )
             .build();
+        let backend = if config.ice_servers.is_empty() {
+            let pc = driver::build(rtc_config, settings)?;
+            let addresses = driver::host_addresses(udp_addr);
+            let driver = Driver::start(
+                runtime,
+                pc,
+                &addresses,
+                sink.clone(),
+                config.send_buffer_limit,
+            )?;
+            Backend::Own(driver)
+        } else {
+            Self::webrtc_backend(
+                runtime, config, rtc_config, settings, &sink, udp_addr, bridges,
+            )?
+        };
+        Ok(Connection {
+            inner: Arc::new(Inner {
+                runtime: runtime.clone(),
+                backend,
+                sink,
+                remote_set: AtomicBool::new(false),
+                early_candidates: Mutex::new(Vec::new()),
+                channels: Mutex::new(Vec::new()),
+                created: Mutex::new(None),
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    fn webrtc_backend(
+        runtime: &Runtime,
+        config: &ConnectionConfig,
+        rtc_config: RTCConfiguration,
+        settings: SettingEngine,
+        sink: &Arc<Sink>,
+        udp_addr: SocketAddr,
+        bridges: Vec<Bridge>,
+    ) -> Result<Backend> {
+        let uses_turn = config
+            .ice_servers
+            .iter()
+            .flat_map(|s| &s.urls)
+            .any(|url| url.starts_with("turn"));
         let builder = PeerConnectionBuilder::new()
             .with_configuration(rtc_config)
             .with_setting_engine(settings)
@@ -310,18 +377,9 @@ impl Connection {
         let rtc = runtime
             .block_on(builder.build())?
             .map_err(|e| Error::InvalidConfig(e.to_string()))?;
-        Ok(Connection {
-            inner: Arc::new(Inner {
-                runtime: runtime.clone(),
-                rtc: Arc::new(rtc),
-                sink,
-                remote_set: AtomicBool::new(false),
-                early_candidates: Mutex::new(Vec::new()),
-                channels: Mutex::new(Vec::new()),
-                created: Mutex::new(None),
-                closed: AtomicBool::new(false),
-                bridges: Mutex::new(bridges),
-            }),
+        Ok(Backend::WebRtc {
+            rtc: Arc::new(rtc),
+            bridges: Mutex::new(bridges),
         })
     }
 
@@ -353,15 +411,19 @@ impl Connection {
     }
 
     fn make_offer(&self) -> Result<()> {
-        let rtc = &self.inner.rtc;
-        let offer = self.inner.runtime.block_on(async {
-            let offer = rtc.create_offer(None).await?;
-            rtc.set_local_description(offer.clone()).await?;
-            Ok::<_, webrtc::error::Error>(offer)
-        })?;
-        let offer = offer.map_err(|e| Error::InvalidState(e.to_string()))?;
+        let sdp = match &self.inner.backend {
+            Backend::WebRtc { rtc, .. } => {
+                let offer = self.inner.runtime.block_on(async {
+                    let offer = rtc.create_offer(None).await?;
+                    rtc.set_local_description(offer.clone()).await?;
+                    Ok::<_, webrtc::error::Error>(offer)
+                })?;
+                offer.map_err(|e| Error::InvalidState(e.to_string()))?.sdp
+            }
+            Backend::Own(driver) => driver.create_offer()?,
+        };
         self.set_signaling(SignalingState::HaveLocalOffer);
-        self.local_description_applied(SdpType::Offer, offer.sdp);
+        self.local_description_applied(SdpType::Offer, sdp);
         Ok(())
     }
 
@@ -379,12 +441,15 @@ impl Connection {
         {
             return Ok(());
         }
-        let rtc = &self.inner.rtc;
         let desc = build_description(kind, sdp)?;
-        self.inner
-            .runtime
-            .block_on(rtc.set_local_description(desc))?
-            .map_err(|e| Error::InvalidSdp(e.to_string()))?;
+        match &self.inner.backend {
+            Backend::WebRtc { rtc, .. } => self
+                .inner
+                .runtime
+                .block_on(rtc.set_local_description(desc))?
+                .map_err(|e| Error::InvalidSdp(e.to_string()))?,
+            Backend::Own(driver) => driver.set_local_description(desc)?,
+        }
         self.set_signaling(match kind {
             SdpType::Offer => SignalingState::HaveLocalOffer,
             SdpType::Pranswer => SignalingState::HaveLocalPranswer,
@@ -427,7 +492,13 @@ impl Connection {
     }
 
     fn apply_remote(&self, kind: SdpType, desc: RTCSessionDescription) -> Result<()> {
-        let rtc = &self.inner.rtc;
+        let rtc = match &self.inner.backend {
+            Backend::WebRtc { rtc, .. } => rtc,
+            Backend::Own(driver) => {
+                let answer = driver.set_remote_description(desc, kind == SdpType::Offer)?;
+                return self.remote_applied(kind, answer);
+            }
+        };
         let answer = self.inner.runtime.block_on(async {
             rtc.set_remote_description(desc)
                 .await
@@ -442,27 +513,46 @@ impl Connection {
             rtc.set_local_description(answer.clone())
                 .await
                 .map_err(|e| Error::InvalidSdp(e.to_string()))?;
-            Ok(Some(answer))
+            Ok(Some(answer.sdp))
         })??;
+        self.remote_applied(kind, answer)
+    }
+
+    /// Bookkeeping once a remote description is in: state, the answer to send, and the
+    /// candidates that came before it.
+    fn remote_applied(&self, kind: SdpType, answer: Option<String>) -> Result<()> {
         self.inner.remote_set.store(true, Ordering::Release);
         self.set_signaling(match kind {
             SdpType::Pranswer => SignalingState::HaveRemotePranswer,
             _ => SignalingState::Stable,
         });
         if let Some(answer) = answer {
-            self.local_description_applied(SdpType::Answer, answer.sdp);
+            self.local_description_applied(SdpType::Answer, answer);
         }
         let early = std::mem::take(&mut *self.inner.early_candidates.lock());
         for candidate in early {
             // Already validated when it arrived; a failure now means the remote peer sent a
             // candidate for another session, which ICE simply never uses.
-            let _ = self
-                .inner
-                .runtime
-                .block_on(rtc.add_ice_candidate(candidate));
+            let _ = self.apply_candidate(candidate);
         }
         self.inner.sink.kick.wake_timers();
         Ok(())
+    }
+
+    fn apply_candidate(&self, candidate: RTCIceCandidateInit) -> Result<()> {
+        match &self.inner.backend {
+            Backend::WebRtc { rtc, .. } => {
+                let added = self
+                    .inner
+                    .runtime
+                    .block_on(rtc.add_ice_candidate(candidate))?;
+                added.map_err(|e| Error::InvalidCandidate(e.to_string()))?;
+                // ICE checks the new pair on its next timer, up to an interval later; run it now.
+                self.inner.sink.kick.wake_timers();
+                Ok(())
+            }
+            Backend::Own(driver) => driver.add_remote_candidate(candidate),
+        }
     }
 
     /// Adds a remote ICE candidate (trickle). `name` is the candidate line, with or without
@@ -488,14 +578,10 @@ impl Connection {
             self.inner.early_candidates.lock().push(candidate);
             return Ok(());
         }
-        let rtc = &self.inner.rtc;
-        self.inner
-            .runtime
-            .block_on(rtc.add_ice_candidate(candidate))?
-            .map_err(|e| Error::InvalidCandidate(format!("{name:?}: {e}")))?;
-        // ICE checks the new pair on its next timer, up to an interval later; run it now.
-        self.inner.sink.kick.wake_timers();
-        Ok(())
+        self.apply_candidate(candidate).map_err(|e| match e {
+            Error::InvalidCandidate(e) => Error::InvalidCandidate(format!("{name:?}: {e}")),
+            other => other,
+        })
     }
 
     /// Creates a data channel. Allowed only before the connection starts connecting, like
@@ -524,20 +610,26 @@ impl Connection {
                 "a channel with id {id} already exists"
             )));
         }
-        let rtc = &self.inner.rtc;
-        let dc = self
-            .inner
-            .runtime
-            .block_on(rtc.create_data_channel(label, Some(options.to_init())))?
-            .map_err(|e| Error::InvalidParameter(e.to_string()))?;
-        let channel = DataChannel::start(
-            &self.inner.runtime,
-            dc,
-            label.to_owned(),
-            options.clone(),
-            self.inner.sink.inbox_limit,
-            self.inner.sink.kick.clone(),
-        );
+        let channel = match &self.inner.backend {
+            Backend::WebRtc { rtc, .. } => {
+                let dc = self
+                    .inner
+                    .runtime
+                    .block_on(rtc.create_data_channel(label, Some(options.to_init())))?
+                    .map_err(|e| Error::InvalidParameter(e.to_string()))?;
+                DataChannel::start(
+                    &self.inner.runtime,
+                    dc,
+                    label.to_owned(),
+                    options.clone(),
+                    self.inner.sink.inbox_limit,
+                    self.inner.sink.kick.clone(),
+                )
+            }
+            Backend::Own(driver) => {
+                driver.create_data_channel(label, options, self.inner.sink.inbox_limit)?
+            }
+        };
         self.inner.channels.lock().push(channel.clone());
         Ok(channel)
     }
@@ -579,21 +671,18 @@ impl Connection {
         for channel in self.inner.channels.lock().iter() {
             channel.close();
         }
-        let rtc = self.inner.rtc.clone();
-        let bridges = std::mem::take(&mut *self.inner.bridges.lock());
-        self.inner.runtime.spawn_closing(async move {
-            let _ = rtc.close().await;
-            drop(bridges);
-        });
+        self.inner.shut_down();
     }
 
     /// Statistics of the selected candidate pair and the transport.
     pub fn stats(&self) -> Result<ConnectionStats> {
-        let rtc = &self.inner.rtc;
-        let report = self
-            .inner
-            .runtime
-            .block_on(rtc.get_stats(Instant::now(), StatsSelector::None))?;
+        let report = match &self.inner.backend {
+            Backend::WebRtc { rtc, .. } => self
+                .inner
+                .runtime
+                .block_on(rtc.get_stats(Instant::now(), StatsSelector::None))?,
+            Backend::Own(driver) => driver.stats()?,
+        };
         Ok(ConnectionStats::from_report(
             &report,
             self.connection_state(),

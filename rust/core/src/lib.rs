@@ -21,6 +21,7 @@
 mod channel;
 mod config;
 mod connection;
+mod driver;
 mod error;
 mod io_adapter;
 mod mesh;

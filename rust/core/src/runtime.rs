@@ -64,6 +64,7 @@ struct Inner {
     receive_window_cap: usize,
     // The DTLS certificate every connection presents; see `Runtime::certificate`.
     certificate: Mutex<Option<RTCCertificate>>,
+    socket_buffer_size: usize,
 }
 
 impl Drop for Inner {
@@ -137,6 +138,7 @@ impl Runtime {
                 closing: Arc::new(AtomicUsize::new(0)),
                 receive_window_cap: window_cap(config.socket_buffer_size),
                 certificate: Mutex::new(None),
+                socket_buffer_size: config.socket_buffer_size,
             }),
         })
     }
@@ -179,6 +181,11 @@ impl Runtime {
             *slot = make_certificate();
         }
         slot.clone()
+    }
+
+    /// `SO_RCVBUF`/`SO_SNDBUF` asked for every UDP socket.
+    pub(crate) fn socket_buffer_size(&self) -> usize {
+        self.inner.socket_buffer_size
     }
 
     /// Largest SCTP receive window the kernel's socket buffers can back on this machine.
