@@ -61,8 +61,11 @@ pub struct ConnectionConfig {
     pub ice_failed_timeout: Duration,
     /// Interval of ICE keep-alives on an idle connection.
     pub ice_keepalive_interval: Duration,
-    /// Pacing of ICE connectivity checks (RFC 8445's Ta). Connection setup waits about two of
-    /// these; webrtc-rs's own default is 200 ms, the RFC's 50 ms.
+    /// Pacing of ICE connectivity checks (RFC 8445's Ta). A pair found valid is nominated on
+    /// the next of these ticks, and a check that reached the offerer before its answer did is
+    /// repeated one tick later, so setup often waits one or two. 20 ms by default (the RFC
+    /// allows down to 5 ms and suggests 50; webrtc-rs's own default is 200 ms): with 50, one
+    /// 4-peer mesh in two took 55 ms instead of 10.
     pub ice_check_interval: Duration,
     /// Certificate authorities (PEM) that `turns:` servers may be signed by, besides the
     /// system's (`SSL_CERT_FILE`, else the usual bundle files). For relays with a private CA.
@@ -82,7 +85,7 @@ impl Default for ConnectionConfig {
             ice_disconnected_timeout: Duration::from_secs(5),
             ice_failed_timeout: Duration::from_secs(25),
             ice_keepalive_interval: Duration::from_secs(2),
-            ice_check_interval: Duration::from_millis(50),
+            ice_check_interval: Duration::from_millis(20),
             tls_ca_certificates: String::new(),
         }
     }

@@ -388,9 +388,21 @@ impl Driver {
         // few passes end it; the bound only guards against a protocol that keeps producing.
         for _ in 0..4 {
             let mut busy = false;
+            let mut advanced = false;
             while let Some(event) = core.pc.poll_event() {
                 busy = true;
+                advanced |= matches!(
+                    event,
+                    RTCPeerConnectionEvent::OnIceConnectionStateChangeEvent(_)
+                        | RTCPeerConnectionEvent::OnConnectionStateChangeEvent(_)
+                );
                 self.on_event(core, event);
+            }
+            if advanced {
+                // ICE connecting starts DTLS and DTLS completing starts SCTP, but their first
+                // packets leave only from a timer pass: run one now rather than at the next
+                // retransmission deadline.
+                let _ = core.pc.handle_timeout(Instant::now());
             }
             busy |= self.deliver(core);
             busy |= self.flush(core);
