@@ -200,6 +200,9 @@ func _enet_peers(count: int) -> Array:
 		printerr("ENet server could not start")
 		return []
 	var peers: Array = [server]
+	# The server has registered every client once it announced them all.
+	var registered := [0]
+	server.peer_connected.connect(func(_id: int) -> void: registered[0] += 1)
 	for i in count - 1:
 		var client := ENetMultiplayerPeer.new()
 		if client.create_client("127.0.0.1", port) != OK:
@@ -213,8 +216,7 @@ func _enet_peers(count: int) -> Array:
 		var all := true
 		for client in peers.slice(1):
 			all = all and client.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED
-		# The server has registered every client once it saw their connects.
-		all = all and server.get_peer(peers[-1].get_unique_id()) != null
+		all = all and registered[0] == count - 1
 		if all:
 			return [server, peers[1]] if count == 2 else peers
 		if Time.get_ticks_msec() > deadline:
