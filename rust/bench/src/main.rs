@@ -2,7 +2,7 @@
 //! process, in interleaved rounds, so ratios hold even where absolute figures drift.
 //!
 //! `cargo run --release -p webrtc-mesh-bench -- [--rounds N] [--warmup N] [--quick]
-//! [--only NAME] [--json PATH] [--svg PATH]`
+//! [--only NAME] [--stack NAME] [--workers N] [--json PATH] [--svg PATH]`
 
 mod measure;
 mod net;
@@ -36,6 +36,8 @@ struct Options {
     quick: bool,
     only: Vec<String>,
     stacks: Vec<String>,
+    // Worker threads of our runtime; `None`: its default.
+    workers: Option<usize>,
     json: Option<String>,
     svg: Option<String>,
 }
@@ -47,6 +49,7 @@ fn parse_options() -> Result<Options, String> {
         quick: false,
         only: Vec::new(),
         stacks: Vec::new(),
+        workers: None,
         json: None,
         svg: None,
     };
@@ -59,12 +62,14 @@ fn parse_options() -> Result<Options, String> {
             "--quick" => options.quick = true,
             "--only" => options.only.push(value("--only")?),
             "--stack" => options.stacks.push(value("--stack")?),
+            "--workers" => options.workers = Some(number(&value("--workers")?)?.max(1)),
             "--json" => options.json = Some(value("--json")?),
             "--svg" => options.svg = Some(value("--svg")?),
             "--help" | "-h" => {
                 println!(
                     "webrtc-mesh-bench [--rounds N (5)] [--warmup N (1)] [--quick] \
-                     [--only SCENARIO_PREFIX]... [--stack NAME]... [--json PATH] [--svg PATH]"
+                     [--only SCENARIO_PREFIX]... [--stack NAME]... [--workers N] \
+                     [--json PATH] [--svg PATH]"
                 );
                 std::process::exit(0);
             }
@@ -288,18 +293,26 @@ fn main() {
         .into_iter()
         .filter(|s| options.stacks.is_empty() || options.stacks.iter().any(|n| n == s.name))
         .collect();
+    if let Some(workers) = options.workers {
+        webrtc_mesh_core::Runtime::configure_shared(webrtc_mesh_core::RuntimeConfig {
+            worker_threads: workers,
+            ..Default::default()
+        });
+    }
     // Our runtime stays up for the whole run, as in a game, instead of restarting per round.
-    let _runtime = webrtc_mesh_core::Runtime::shared();
+    let runtime = webrtc_mesh_core::Runtime::shared();
+    let workers = runtime.as_ref().map_or(0, |r| r.worker_threads());
     let plans: Vec<Plan> = plans(options.quick)
         .into_iter()
         .filter(|p| options.only.is_empty() || options.only.iter().any(|o| p.name.starts_with(o)))
         .collect();
     let subtitle = format!(
-        "{}; {}; {} rounds after {} warm-up",
+        "{}; {}; {} rounds after {} warm-up; {} runtime worker thread(s)",
         today(),
         machine(),
         options.rounds,
-        options.warmup
+        options.warmup,
+        workers
     );
     println!("# webrtc_mesh benchmarks\n{subtitle}");
     let started = std::time::Instant::now();
@@ -344,6 +357,7 @@ fn main() {
     run.insert("machine", json!(machine()));
     run.insert("rounds", json!(options.rounds));
     run.insert("warmup", json!(options.warmup));
+    run.insert("runtime_workers", json!(workers));
     run.insert("seconds", json!(elapsed.as_secs_f64()));
     run.insert(
         "stacks",
