@@ -18,6 +18,7 @@ mod errors;
 mod mesh_session;
 mod multiplayer_peer;
 mod peer_connection;
+mod project_settings;
 mod raw_packet;
 mod signaling_server;
 
@@ -27,6 +28,7 @@ struct WebRtcMeshExtension;
 unsafe impl ExtensionLibrary for WebRtcMeshExtension {
     fn on_stage_init(stage: InitStage) {
         if stage == InitStage::Scene {
+            project_settings::load();
             WebRtcPeerConnection::set_default_extension("WebRTCMeshPeerConnection");
         }
     }

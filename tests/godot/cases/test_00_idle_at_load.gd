@@ -12,6 +12,8 @@ func _runtime_threads() -> int:
 
 
 func run() -> void:
+	check_eq(ProjectSettings.get_setting("network/webrtc_mesh/worker_threads", -1), 0,
+			"worker_threads project setting registered with its default")
 	if OS.get_name() != "Linux":
 		note("thread names are read from /proc: Linux only")
 		finish()
