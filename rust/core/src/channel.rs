@@ -2,7 +2,7 @@
 //! webrtc-rs's channel, or this crate's own [`Driver`].
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::Poll;
 
@@ -12,6 +12,7 @@ use rtc::data_channel::RTCDataChannelId;
 use tokio::sync::Notify;
 use webrtc::data_channel::{DataChannel as RtcDataChannel, DataChannelEvent, RTCDataChannelInit};
 
+use crate::budget::{Budget, MESSAGE_OVERHEAD};
 use crate::config::MAX_MESSAGE_SIZE;
 use crate::driver::Driver;
 use crate::error::{Error, Result, from_webrtc};
@@ -87,15 +88,37 @@ pub struct Message {
     pub is_string: bool,
 }
 
+/// What bounds a channel's inbox: a count of messages, and the bytes of its connection's
+/// receive budget (which every channel of the connection, in-band ones too, draws from).
+#[derive(Clone)]
+pub(crate) struct InboxLimits {
+    pub(crate) messages: usize,
+    pub(crate) budget: Arc<Budget>,
+}
+
 struct Inbox {
     queue: Mutex<VecDeque<Message>>,
     len: AtomicUsize,
-    limit: usize,
+    limits: InboxLimits,
     // Partially reliable channels drop their oldest message when full instead of holding back
     // SCTP: a stale unreliable message is worth less than the fresh one behind it.
     drop_oldest: bool,
-    // Woken when the reader makes room in a full inbox.
-    room: Notify,
+    // Woken when room is made for a message the inbox refused: the pump task's own, or the
+    // driver's for every channel of its connection.
+    waker: Arc<Notify>,
+}
+
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        let queued: usize = self.queue.get_mut().iter().map(charge).sum();
+        self.limits.budget.give(queued);
+    }
+}
+
+/// Bytes a queued message holds: its buffer (SCTP reassembles into one of exactly the message's
+/// size) and the bookkeeping around it.
+fn charge(message: &Message) -> usize {
+    message.data.capacity() + MESSAGE_OVERHEAD
 }
 
 /// Counters of one channel, updated without locks.
@@ -128,8 +151,50 @@ enum Link {
 struct Shared {
     link: Link,
     state: AtomicU8,
+    // `close` was called here: what still arrives is dropped, not queued for nobody.
+    closed_locally: AtomicBool,
     inbox: Inbox,
     counters: Counters,
+}
+
+impl Shared {
+    /// Puts a received message in the inbox. A reliable channel whose inbox or budget is full
+    /// gives it back (the caller holds it and stops reading until the waker is woken); a
+    /// partially reliable one drops its oldest messages to make room, or this one if the
+    /// budget is held by other channels.
+    fn offer(&self, message: Message) -> std::result::Result<(), Message> {
+        if self.closed_locally.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let inbox = &self.inbox;
+        let cost = charge(&message);
+        let c = &self.counters;
+        let mut queue = inbox.queue.lock();
+        if inbox.drop_oldest {
+            while queue.len() >= inbox.limits.messages || !inbox.limits.budget.try_take(cost) {
+                c.messages_dropped.fetch_add(1, Ordering::Relaxed);
+                match queue.pop_front() {
+                    Some(oldest) => inbox.limits.budget.give(charge(&oldest)),
+                    None => {
+                        c.messages_received.fetch_add(1, Ordering::Relaxed);
+                        c.bytes_received
+                            .fetch_add(message.data.len() as u64, Ordering::Relaxed);
+                        return Ok(());
+                    }
+                }
+            }
+        } else if queue.len() >= inbox.limits.messages
+            || !inbox.limits.budget.take_or_wait(cost, &inbox.waker)
+        {
+            return Err(message);
+        }
+        c.messages_received.fetch_add(1, Ordering::Relaxed);
+        c.bytes_received
+            .fetch_add(message.data.len() as u64, Ordering::Relaxed);
+        queue.push_back(message);
+        inbox.len.store(queue.len(), Ordering::Release);
+        Ok(())
+    }
 }
 
 struct Inner {
@@ -137,6 +202,17 @@ struct Inner {
     label: String,
     options: ChannelOptions,
     shared: Arc<Shared>,
+}
+
+/// A channel reference that does not keep the channel's handles alive; see
+/// [`DataChannel::downgrade`].
+#[derive(Clone)]
+pub(crate) struct WeakDataChannel(Weak<Inner>);
+
+impl WeakDataChannel {
+    pub(crate) fn upgrade(&self) -> Option<DataChannel> {
+        self.0.upgrade().map(|inner| DataChannel { inner })
+    }
 }
 
 /// One data channel of a [`Connection`](crate::Connection). Clones share the channel.
@@ -167,35 +243,40 @@ impl DataChannel {
         rtc: Arc<dyn RtcDataChannel>,
         label: String,
         options: ChannelOptions,
-        inbox_limit: usize,
+        limits: &InboxLimits,
         kick: Arc<DriverKick>,
+        remote_slot: Option<RemoteSlot>,
     ) -> DataChannel {
         let channel = DataChannel::with_link(
             runtime,
             Link::WebRtc { rtc, kick },
             label,
             options,
-            inbox_limit,
+            limits,
+            Arc::new(Notify::new()),
         );
-        runtime.spawn(pump(channel.inner.shared.clone()));
+        runtime.spawn(pump(channel.inner.shared.clone(), remote_slot));
         channel
     }
 
-    /// A channel of this crate's driver; the driver fills its inbox and sets its state.
+    /// A channel of this crate's driver; the driver fills its inbox and sets its state, and
+    /// `waker` (the driver's) is woken when a refused message may fit.
     pub(crate) fn driven(
         runtime: &Runtime,
         driver: Weak<Driver>,
         id: RTCDataChannelId,
         label: String,
         options: ChannelOptions,
-        inbox_limit: usize,
+        limits: &InboxLimits,
+        waker: Arc<Notify>,
     ) -> DataChannel {
         DataChannel::with_link(
             runtime,
             Link::Driven { driver, id },
             label,
             options,
-            inbox_limit,
+            limits,
+            waker,
         )
     }
 
@@ -204,17 +285,19 @@ impl DataChannel {
         link: Link,
         label: String,
         options: ChannelOptions,
-        inbox_limit: usize,
+        limits: &InboxLimits,
+        waker: Arc<Notify>,
     ) -> DataChannel {
         let shared = Arc::new(Shared {
             link,
             state: AtomicU8::new(ChannelState::Connecting as u8),
+            closed_locally: AtomicBool::new(false),
             inbox: Inbox {
                 queue: Mutex::new(VecDeque::new()),
                 len: AtomicUsize::new(0),
-                limit: inbox_limit,
+                limits: limits.clone(),
                 drop_oldest: !options.is_reliable(),
-                room: Notify::new(),
+                waker,
             },
             counters: Counters::default(),
         });
@@ -229,28 +312,14 @@ impl DataChannel {
     }
 
     /// Puts a received message in the inbox (driven channels). A reliable channel with a full
-    /// inbox gives it back: the driver holds it and stops reading until there is room.
+    /// inbox or budget gives it back: the driver holds it and stops reading until woken.
     pub(crate) fn offer(&self, message: Message) -> std::result::Result<(), Message> {
-        let shared = &self.inner.shared;
-        let inbox = &shared.inbox;
-        let mut queue = inbox.queue.lock();
-        if queue.len() >= inbox.limit {
-            if !inbox.drop_oldest {
-                return Err(message);
-            }
-            queue.pop_front();
-            shared
-                .counters
-                .messages_dropped
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        let c = &shared.counters;
-        c.messages_received.fetch_add(1, Ordering::Relaxed);
-        c.bytes_received
-            .fetch_add(message.data.len() as u64, Ordering::Relaxed);
-        queue.push_back(message);
-        inbox.len.store(queue.len(), Ordering::Release);
-        Ok(())
+        self.inner.shared.offer(message)
+    }
+
+    /// A reference for the driver, which must not keep alive a channel nobody else holds.
+    pub(crate) fn downgrade(&self) -> WeakDataChannel {
+        WeakDataChannel(Arc::downgrade(&self.inner))
     }
 
     /// The channel opened (driven channels). A close requested before stays requested.
@@ -358,22 +427,17 @@ impl DataChannel {
         if inbox.len.load(Ordering::Acquire) == 0 {
             return None;
         }
-        let message = {
+        let (message, left) = {
             let mut queue = inbox.queue.lock();
             let message = queue.pop_front()?;
             // Counted under the lock so the count never runs ahead of the queue.
             inbox.len.store(queue.len(), Ordering::Release);
-            message
+            (message, queue.len())
         };
-        if inbox.len.load(Ordering::Acquire) + 1 >= inbox.limit {
-            match &self.inner.shared.link {
-                Link::WebRtc { .. } => inbox.room.notify_one(),
-                Link::Driven { driver, .. } => {
-                    if let Some(driver) = driver.upgrade() {
-                        driver.room_made();
-                    }
-                }
-            }
+        // Wakes whoever waits for these bytes (this channel's reader or another's).
+        inbox.limits.budget.give(charge(&message));
+        if left + 1 >= inbox.limits.messages {
+            inbox.waker.notify_one();
         }
         Some(message)
     }
@@ -431,8 +495,13 @@ impl DataChannel {
         )
     }
 
-    /// Closes the channel; the remote end sees it closed. Messages already received stay readable.
+    /// Closes the channel; the remote end sees it closed. Messages already received stay
+    /// readable; later ones are dropped.
     pub fn close(&self) {
+        self.inner
+            .shared
+            .closed_locally
+            .store(true, Ordering::Release);
         let state = self.ready_state();
         if matches!(state, ChannelState::Closing | ChannelState::Closed) {
             return;
@@ -470,26 +539,18 @@ fn set_state(inner: &Shared, state: ChannelState) {
 /// that may have happened, so once the queue is empty the pump kicks the connection's driver.
 const KICK_AFTER_RUN: usize = 64;
 
+/// How often a pump waiting for room checks whether its channel was closed meanwhile.
+const RECHECK_CLOSED: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Moves the channel's events into its inbox and state; ends when the channel or its
-/// connection closes.
-async fn pump(inner: Arc<Shared>) {
+/// connection closes. A channel the remote peer announced gives back its slot when it ends.
+async fn pump(inner: Arc<Shared>, _remote_slot: Option<RemoteSlot>) {
     let Link::WebRtc { rtc, kick } = &inner.link else {
         return;
     };
-    let inbox = &inner.inbox;
     // Events taken since the channel was last found empty.
     let mut run = 0usize;
     loop {
-        // Wait for room first, so a reader that stopped reading holds back SCTP, not memory.
-        if !inbox.drop_oldest {
-            loop {
-                let room = inbox.room.notified();
-                if inbox.len.load(Ordering::Acquire) < inbox.limit {
-                    break;
-                }
-                room.await;
-            }
-        }
         let mut next = std::pin::pin!(rtc.poll());
         let ready = std::future::poll_fn(|cx| {
             Poll::Ready(match next.as_mut().poll(cx) {
@@ -522,20 +583,29 @@ async fn pump(inner: Arc<Shared>) {
                     Ordering::Acquire,
                 );
             }
+            DataChannelEvent::OnMessage(_) if Arc::strong_count(&inner) == 1 => {
+                // Every handle is gone: nobody will ever read this channel.
+                let _ = rtc.close().await;
+                break;
+            }
             DataChannelEvent::OnMessage(message) => {
-                let c = &inner.counters;
-                c.messages_received.fetch_add(1, Ordering::Relaxed);
-                c.bytes_received
-                    .fetch_add(message.data.len() as u64, Ordering::Relaxed);
-                let mut queue = inbox.queue.lock();
-                if queue.len() >= inbox.limit && queue.pop_front().is_some() {
-                    c.messages_dropped.fetch_add(1, Ordering::Relaxed);
-                }
-                queue.push_back(Message {
+                let mut message = Message {
                     data: message.data,
                     is_string: message.is_string,
-                });
-                inbox.len.store(queue.len(), Ordering::Release);
+                };
+                // A reader that stopped reading holds back SCTP here, not memory: this
+                // channel's events wait in webrtc-rs, whose window then closes. The timeout
+                // lets a channel closed meanwhile drop the message and end.
+                while let Err(refused) = inner.offer(message) {
+                    if Arc::strong_count(&inner) == 1 {
+                        // Every handle is gone: nobody will ever read this channel.
+                        set_state(&inner, ChannelState::Closed);
+                        return;
+                    }
+                    message = refused;
+                    let room = inner.inbox.waker.notified();
+                    let _ = tokio::time::timeout(RECHECK_CLOSED, room).await;
+                }
             }
             DataChannelEvent::OnClosing => set_state(&inner, ChannelState::Closing),
             DataChannelEvent::OnClose => break,
@@ -543,4 +613,13 @@ async fn pump(inner: Arc<Shared>) {
         }
     }
     set_state(&inner, ChannelState::Closed);
+}
+
+/// One of a connection's in-band channel slots, given back when dropped.
+pub(crate) struct RemoteSlot(pub(crate) Arc<AtomicUsize>);
+
+impl Drop for RemoteSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }

@@ -32,6 +32,19 @@ pub enum IceTransportPolicy {
 /// Godot's official plugin) and Chromium advertise, so it interoperates in both directions.
 pub const MAX_MESSAGE_SIZE: usize = 256 * 1024;
 
+/// Smallest receive budget, of a connection or a runtime: two messages of the largest size, so
+/// one can be read while the next arrives.
+pub const MIN_RECEIVE_BUDGET: usize = 2 * MAX_MESSAGE_SIZE;
+
+/// Largest session description accepted, in bytes. A real one is 1-5 KiB (a few dozen
+/// candidates included); this also fits a signaling message of Godot's default 64 KiB buffer.
+pub const MAX_DESCRIPTION_SIZE: usize = 48 * 1024;
+
+/// Remote ICE candidates accepted per connection, trickled and in descriptions together. ICE
+/// needs a few dozen (a host, a reflexive and a relayed one per interface and family); each
+/// one more costs checks sent to an address the remote peer chose.
+pub const MAX_REMOTE_CANDIDATES: usize = 64;
+
 /// Everything needed to create a [`Connection`](crate::Connection).
 #[derive(Debug, Clone)]
 pub struct ConnectionConfig {
@@ -50,6 +63,17 @@ pub struct ConnectionConfig {
     /// Messages that may wait unread on one channel. When it is full the channel stops reading,
     /// so SCTP flow control slows the sender instead of memory growing.
     pub receive_queue_limit: usize,
+    /// Bytes of received messages that may wait unread on this connection, every channel
+    /// together (in-band ones too); the runtime's budget
+    /// ([`RuntimeConfig::receive_budget`](crate::RuntimeConfig::receive_budget)) bounds all
+    /// connections together. When it is reached, reliable channels stop reading (SCTP holds the
+    /// sender back, nothing is lost) and unreliable ones drop their oldest messages. 4 MiB by
+    /// default: a game that reads every frame holds far less (60 frames a second of 4 MiB is
+    /// 240 MiB/s, more than any player's link), and what a peer can make us hold stays small.
+    pub receive_budget: usize,
+    /// Channels the remote peer may open in-band (not negotiated) at once. More are closed as
+    /// they arrive. Godot's multiplayer layout negotiates all of its channels.
+    pub max_remote_channels: usize,
     /// Bytes of received data SCTP may hold that the application has not taken yet: the most
     /// a sender can have in flight. Capped at what the kernel's socket buffer can take in one
     /// burst (2 MiB with Linux's `net.core.rmem_max` at 4 MiB). A window that fills makes
@@ -81,6 +105,8 @@ impl Default for ConnectionConfig {
             port_range: None,
             send_buffer_limit: 8 * 1024 * 1024,
             receive_queue_limit: 4096,
+            receive_budget: 4 * 1024 * 1024,
+            max_remote_channels: 16,
             receive_window: 8 * 1024 * 1024,
             ice_disconnected_timeout: Duration::from_secs(5),
             ice_failed_timeout: Duration::from_secs(25),
@@ -147,6 +173,13 @@ impl ConnectionConfig {
             return Err(Error::InvalidConfig(
                 "queue limits must be above zero".into(),
             ));
+        }
+        if self.receive_budget < MIN_RECEIVE_BUDGET {
+            return Err(Error::InvalidConfig(format!(
+                "a receive budget of {} bytes is below the minimum of {MIN_RECEIVE_BUDGET} \
+                 (two messages of the largest size)",
+                self.receive_budget
+            )));
         }
         Ok(())
     }

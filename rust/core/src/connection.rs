@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU16, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -28,8 +28,11 @@ use webrtc::peer_connection::{
     SettingEngineBuilder, StatsSelector,
 };
 
-use crate::channel::{ChannelOptions, DataChannel};
-use crate::config::{ConnectionConfig, IceTransportPolicy, MAX_MESSAGE_SIZE};
+use crate::channel::{ChannelOptions, DataChannel, InboxLimits, RemoteSlot};
+use crate::config::{
+    ConnectionConfig, IceTransportPolicy, MAX_DESCRIPTION_SIZE, MAX_MESSAGE_SIZE,
+    MAX_REMOTE_CANDIDATES,
+};
 use crate::driver::{self, Driver};
 use crate::error::{Error, Result};
 use crate::io_adapter::DriverKick;
@@ -73,7 +76,13 @@ pub(crate) struct Sink {
     // Held weakly: the handler lives as long as webrtc-rs's driver task, which must not keep
     // the runtime itself alive.
     runtime: WeakRuntime,
-    pub(crate) inbox_limit: usize,
+    // What bounds every channel's inbox: the connection's receive budget among them.
+    pub(crate) inbox: InboxLimits,
+    // In-band channels the remote peer has open, their cap, and whether they are refused
+    // outright (a mesh negotiates all of its channels).
+    remote_channels: Arc<AtomicUsize>,
+    max_remote_channels: usize,
+    refuse_remote_channels: AtomicBool,
     // Wakes webrtc-rs's driver for work it would otherwise leave to a later packet or timer.
     kick: Arc<DriverKick>,
     // Candidates gathered while the description that announces them is being made. Gathering
@@ -91,6 +100,21 @@ impl Sink {
             return;
         }
         self.events.lock().push_back(event);
+    }
+
+    /// A slot for a channel the remote peer announced in-band, or `None` if it must be closed:
+    /// over the cap, or refused outright.
+    pub(crate) fn admit_remote_channel(&self) -> Option<RemoteSlot> {
+        if self.refuse_remote_channels.load(Ordering::Acquire) {
+            return None;
+        }
+        let max = self.max_remote_channels;
+        self.remote_channels
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < max).then_some(open + 1)
+            })
+            .ok()
+            .map(|_| RemoteSlot(self.remote_channels.clone()))
     }
 
     fn hold_candidates(&self) {
@@ -155,6 +179,13 @@ impl PeerConnectionEventHandler for Handler {
         let Some(runtime) = self.0.runtime.upgrade() else {
             return;
         };
+        let Some(slot) = self.0.admit_remote_channel() else {
+            // Spawned: webrtc-rs's driver is the one calling this handler.
+            runtime.spawn(async move {
+                let _ = rtc.close().await;
+            });
+            return;
+        };
         let options = ChannelOptions {
             ordered: rtc.ordered().await.unwrap_or(true),
             max_packet_life_time: rtc.max_packet_life_time().await.unwrap_or(None),
@@ -168,8 +199,9 @@ impl PeerConnectionEventHandler for Handler {
             rtc,
             label,
             options,
-            self.0.inbox_limit,
+            &self.0.inbox,
             self.0.kick.clone(),
+            Some(slot),
         );
         self.0.push(ConnectionEvent::DataChannel(channel));
     }
@@ -195,6 +227,8 @@ struct Inner {
     remote_set: AtomicBool,
     // Candidates that arrived before the remote description; applied right after it.
     early_candidates: Mutex<Vec<RTCIceCandidateInit>>,
+    // Remote candidates taken so far, trickled or in descriptions; see `MAX_REMOTE_CANDIDATES`.
+    remote_candidates: AtomicUsize,
     channels: Mutex<Vec<DataChannel>>,
     // The last description this connection created, as sent out: scripts pass it back to
     // `set_local_description`, and webrtc-rs's own copy of it differs in text.
@@ -255,7 +289,13 @@ impl Connection {
             signaling: AtomicI32::new(SignalingState::Stable as i32),
             mid: Mutex::new("0".to_owned()),
             runtime: runtime.downgrade(),
-            inbox_limit: config.receive_queue_limit,
+            inbox: InboxLimits {
+                messages: config.receive_queue_limit,
+                budget: runtime.connection_budget(config.receive_budget),
+            },
+            remote_channels: Arc::default(),
+            max_remote_channels: config.max_remote_channels,
+            refuse_remote_channels: AtomicBool::new(false),
             kick: Arc::default(),
             held: Mutex::new(None),
         });
@@ -346,6 +386,7 @@ impl Connection {
                 sink,
                 remote_set: AtomicBool::new(false),
                 early_candidates: Mutex::new(Vec::new()),
+                remote_candidates: AtomicUsize::new(0),
                 channels: Mutex::new(Vec::new()),
                 created: Mutex::new(None),
                 closed: AtomicBool::new(false),
@@ -466,6 +507,10 @@ impl Connection {
         let kind = parse_sdp_type(sdp_type)?;
         let desc = build_description(kind, sdp)?;
         let state = self.signaling_state();
+        let candidates = sdp
+            .lines()
+            .filter(|line| line.trim_start().starts_with("a=candidate:"))
+            .count();
         let expected = match kind {
             SdpType::Answer | SdpType::Pranswer => matches!(
                 state,
@@ -483,11 +528,18 @@ impl Connection {
                 kind.as_str()
             )));
         }
+        self.count_remote_candidates(candidates)?;
         if kind == SdpType::Offer {
             self.inner.sink.hold_candidates();
         }
         let result = self.apply_remote(kind, desc);
         self.inner.sink.release_candidates();
+        if result.is_err() {
+            // Refused descriptions bring no candidates.
+            self.inner
+                .remote_candidates
+                .fetch_sub(candidates, Ordering::AcqRel);
+        }
         result
     }
 
@@ -568,6 +620,7 @@ impl Connection {
             .map_err(|e| Error::InvalidCandidate(format!("{name:?}: {e}")))?;
         let index = u16::try_from(index)
             .map_err(|_| Error::InvalidCandidate(format!("media index {index} out of range")))?;
+        self.count_remote_candidates(1)?;
         let candidate = RTCIceCandidateInit {
             candidate: format!("candidate:{body}"),
             sdp_mid: Some(media.to_owned()),
@@ -582,6 +635,40 @@ impl Connection {
             Error::InvalidCandidate(e) => Error::InvalidCandidate(format!("{name:?}: {e}")),
             other => other,
         })
+    }
+
+    /// Counts `n` more remote candidates, or refuses them all past
+    /// [`MAX_REMOTE_CANDIDATES`].
+    fn count_remote_candidates(&self, n: usize) -> Result<()> {
+        self.inner
+            .remote_candidates
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |taken| {
+                (taken + n <= MAX_REMOTE_CANDIDATES).then_some(taken + n)
+            })
+            .map(|_| ())
+            .map_err(|taken| {
+                Error::LimitExceeded(format!(
+                    "{} remote ICE candidates would pass the maximum of \
+                     {MAX_REMOTE_CANDIDATES} per connection (ICE needs a few dozen at most)",
+                    taken + n
+                ))
+            })
+    }
+
+    /// Refuses every data channel the remote peer announces in-band from now on: they are
+    /// closed as they arrive and never reported. For users, like [`Mesh`](crate::Mesh), whose
+    /// channels are all negotiated: an unread in-band channel would only hold the receive
+    /// budget.
+    pub fn refuse_remote_channels(&self) {
+        self.inner
+            .sink
+            .refuse_remote_channels
+            .store(true, Ordering::Release);
+    }
+
+    /// Bytes of received messages waiting unread on this connection's channels.
+    pub fn received_bytes_waiting(&self) -> usize {
+        self.inner.sink.inbox.budget.used()
     }
 
     /// Creates a data channel. Allowed only before the connection starts connecting, like
@@ -622,13 +709,12 @@ impl Connection {
                     dc,
                     label.to_owned(),
                     options.clone(),
-                    self.inner.sink.inbox_limit,
+                    &self.inner.sink.inbox,
                     self.inner.sink.kick.clone(),
+                    None,
                 )
             }
-            Backend::Own(driver) => {
-                driver.create_data_channel(label, options, self.inner.sink.inbox_limit)?
-            }
+            Backend::Own(driver) => driver.create_data_channel(label, options)?,
         };
         self.inner.channels.lock().push(channel.clone());
         Ok(channel)
@@ -720,6 +806,13 @@ fn parse_sdp_type(s: &str) -> Result<SdpType> {
 }
 
 fn build_description(kind: SdpType, sdp: &str) -> Result<RTCSessionDescription> {
+    if sdp.len() > MAX_DESCRIPTION_SIZE {
+        return Err(Error::LimitExceeded(format!(
+            "a session description of {} bytes is larger than the maximum of \
+             {MAX_DESCRIPTION_SIZE} bytes",
+            sdp.len()
+        )));
+    }
     let sdp = sdp.to_owned();
     let parsed = match kind {
         SdpType::Offer => RTCSessionDescription::offer(sdp),

@@ -9,7 +9,7 @@
 //! message crosses a thread on the way out, and one crossing on the way in.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{ErrorKind, IoSliceMut};
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::sync::atomic::Ordering;
@@ -36,7 +36,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use webrtc::runtime::{RecvMeta, Transmit, UdpSockRef, UdpSocketState};
 
-use crate::channel::{ChannelOptions, DataChannel, Message};
+use crate::channel::{ChannelOptions, DataChannel, Message, RemoteSlot, WeakDataChannel};
 use crate::connection::{ConnectionEvent, Sink};
 use crate::error::{Error, Result};
 use crate::runtime::Runtime;
@@ -78,12 +78,18 @@ thread_local! {
 
 struct Core {
     pc: RTCPeerConnection,
-    channels: HashMap<RTCDataChannelId, DataChannel>,
+    // Held weakly: a channel whose every handle is gone (an in-band one the application
+    // ignored, say) is closed rather than filled for nobody.
+    channels: HashMap<RTCDataChannelId, WeakDataChannel>,
     // When the timer task next has to run the protocol's timers.
     deadline: Option<Instant>,
     // A message whose reliable channel has a full inbox: reading stops until the application
     // makes room, so SCTP's window closes and the sender slows down.
     held: Option<(RTCDataChannelId, Message)>,
+    // In-band channels of the remote peer: the slots of those admitted, and those refused (closing;
+    // what still arrives on them is dropped).
+    remote: HashMap<RTCDataChannelId, RemoteSlot>,
+    refused: HashSet<RTCDataChannelId>,
     gathered: bool,
     closed: bool,
     // When datagrams were last sent, and whether messages wait for the timer task to send
@@ -92,13 +98,30 @@ struct Core {
     flush_pending: bool,
 }
 
+impl Core {
+    /// Channel `id` if someone can still read it. One whose every handle is gone is closed
+    /// here, and what still arrives on it dropped.
+    fn channel(&mut self, id: RTCDataChannelId) -> Option<DataChannel> {
+        let channel = self.channels.get(&id)?.upgrade();
+        if channel.is_none() {
+            self.channels.remove(&id);
+            self.refused.insert(id);
+            if let Some(mut rtc) = self.pc.data_channel(id) {
+                let _ = rtc.close();
+            }
+        }
+        channel
+    }
+}
+
 /// A connection driven by this module: see the module documentation.
 pub(crate) struct Driver {
     core: Mutex<Core>,
     sockets: Vec<Socket>,
     sink: Arc<Sink>,
-    // Wakes the timer task: its deadline moved earlier, or reading may resume.
-    wake: Notify,
+    // Wakes the timer task: its deadline moved earlier, or reading may resume (a reader made
+    // room in an inbox or a receive budget).
+    wake: Arc<Notify>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     runtime: Runtime,
     send_buffer_limit: usize,
@@ -134,6 +157,8 @@ impl Driver {
                 channels: HashMap::new(),
                 deadline: None,
                 held: None,
+                remote: HashMap::new(),
+                refused: HashSet::new(),
                 gathered: false,
                 closed: false,
                 last_flush: Instant::now(),
@@ -141,7 +166,7 @@ impl Driver {
             }),
             sockets,
             sink,
-            wake: Notify::new(),
+            wake: Arc::new(Notify::new()),
             tasks: Mutex::new(Vec::new()),
             runtime: runtime.clone(),
             send_buffer_limit,
@@ -252,7 +277,6 @@ impl Driver {
         &self,
         label: &str,
         options: &ChannelOptions,
-        inbox_limit: usize,
     ) -> Result<DataChannel> {
         let mut core = self.lock()?;
         let id = core
@@ -266,9 +290,10 @@ impl Driver {
             id,
             label.to_owned(),
             options.clone(),
-            inbox_limit,
+            &self.sink.inbox,
+            self.wake.clone(),
         );
-        core.channels.insert(id, channel.clone());
+        core.channels.insert(id, channel.downgrade());
         Ok(channel)
     }
 
@@ -319,11 +344,6 @@ impl Driver {
         self.settle(&mut core);
     }
 
-    /// Lets reading resume after the application made room in a full inbox.
-    pub(crate) fn room_made(&self) {
-        self.wake.notify_one();
-    }
-
     /// Statistics of the transport and the selected pair.
     pub(crate) fn stats(&self) -> Result<RTCStatsReport> {
         let mut core = self.lock()?;
@@ -342,9 +362,10 @@ impl Driver {
             self.flush(&mut core);
             core.closed = true;
             core.held = None;
+            core.remote.clear();
             std::mem::take(&mut core.channels)
         };
-        for channel in channels.values() {
+        for channel in channels.values().filter_map(WeakDataChannel::upgrade) {
             channel.set_driven_state(ChannelState::Closed);
         }
         for task in self.tasks.lock().drain(..) {
@@ -470,7 +491,7 @@ impl Driver {
     fn deliver(&self, core: &mut Core) -> bool {
         let mut any = false;
         if let Some((id, message)) = core.held.take()
-            && let Some(channel) = core.channels.get(&id)
+            && let Some(channel) = core.channel(id)
             && let Err(message) = channel.offer(message)
         {
             core.held = Some((id, message));
@@ -481,12 +502,12 @@ impl Driver {
                 continue;
             };
             any = true;
-            let channel = match core.channels.get(&id) {
-                Some(channel) => channel.clone(),
-                None => match self.remote_channel(core, id) {
-                    Some(channel) => channel,
-                    None => continue,
-                },
+            let channel = match core.channels.contains_key(&id) {
+                true => core.channel(id),
+                false => self.remote_channel(core, id),
+            };
+            let Some(channel) = channel else {
+                continue;
             };
             let message = Message {
                 data: message.data,
@@ -532,24 +553,27 @@ impl Driver {
             }
             RTCPeerConnectionEvent::OnDataChannel(event) => match event {
                 RTCDataChannelEvent::OnOpen(id) => {
-                    match core.channels.get(&id) {
-                        Some(channel) => channel.driven_opened(),
-                        None => {
-                            if let Some(channel) = self.remote_channel(core, id) {
-                                channel.driven_opened();
-                            }
-                        }
+                    let channel = match core.channels.contains_key(&id) {
+                        true => core.channel(id),
+                        false => self.remote_channel(core, id),
                     };
+                    if let Some(channel) = channel {
+                        channel.driven_opened();
+                    }
                 }
                 RTCDataChannelEvent::OnClosing(id) => {
-                    if let Some(channel) = core.channels.get(&id) {
+                    if let Some(channel) = core.channels.get(&id).and_then(WeakDataChannel::upgrade)
+                    {
                         channel.set_driven_state(ChannelState::Closing);
                     }
                 }
                 RTCDataChannelEvent::OnClose(id) => {
-                    if let Some(channel) = core.channels.remove(&id) {
+                    let channel = core.channels.remove(&id);
+                    if let Some(channel) = channel.as_ref().and_then(WeakDataChannel::upgrade) {
                         channel.set_driven_state(ChannelState::Closed);
                     }
+                    core.remote.remove(&id);
+                    core.refused.remove(&id);
                 }
                 _ => {}
             },
@@ -557,9 +581,18 @@ impl Driver {
         }
     }
 
-    /// Wraps a channel the remote peer announced in-band and reports it.
+    /// Wraps a channel the remote peer announced in-band and reports it, or closes it when the
+    /// connection refuses it (see [`Sink::admit_remote_channel`]).
     fn remote_channel(&self, core: &mut Core, id: RTCDataChannelId) -> Option<DataChannel> {
-        let rtc = core.pc.data_channel(id)?;
+        if core.refused.contains(&id) {
+            return None;
+        }
+        let mut rtc = core.pc.data_channel(id)?;
+        let Some(slot) = self.sink.admit_remote_channel() else {
+            let _ = rtc.close();
+            core.refused.insert(id);
+            return None;
+        };
         let options = ChannelOptions {
             ordered: rtc.ordered(),
             max_packet_life_time: rtc.max_packet_life_time(),
@@ -574,9 +607,11 @@ impl Driver {
             id,
             label,
             options,
-            self.sink.inbox_limit,
+            &self.sink.inbox,
+            self.wake.clone(),
         );
-        core.channels.insert(id, channel.clone());
+        core.channels.insert(id, channel.downgrade());
+        core.remote.insert(id, slot);
         self.sink
             .push(ConnectionEvent::DataChannel(channel.clone()));
         Some(channel)

@@ -29,6 +29,9 @@ pub enum Error {
         /// Largest message that can be sent, in bytes.
         max: usize,
     },
+    /// A limit that protects against a hostile or broken peer was reached (too many remote
+    /// candidates, a description too large); the sentence names it.
+    LimitExceeded(String),
     /// The send buffer of the channel is full; try again after the peer has caught up.
     BufferFull,
     /// New peers are refused by the owner's choice.
@@ -60,6 +63,7 @@ impl fmt::Display for Error {
                     "packet of {size} bytes is larger than the maximum of {max} bytes"
                 )
             }
+            Error::LimitExceeded(why) => write!(f, "limit exceeded: {why}"),
             Error::BufferFull => write!(f, "send buffer is full; the peer is not keeping up"),
             Error::Refused => write!(f, "new connections are refused"),
             Error::Closed => write!(f, "the connection or channel is closed"),

@@ -18,6 +18,7 @@
 
 #![warn(missing_docs)]
 
+mod budget;
 mod channel;
 mod config;
 mod connection;
@@ -31,7 +32,10 @@ mod stats;
 mod turn_bridge;
 
 pub use channel::{ChannelOptions, DataChannel, Message};
-pub use config::{ConnectionConfig, IceServer, IceTransportPolicy, MAX_MESSAGE_SIZE};
+pub use config::{
+    ConnectionConfig, IceServer, IceTransportPolicy, MAX_DESCRIPTION_SIZE, MAX_MESSAGE_SIZE,
+    MAX_REMOTE_CANDIDATES, MIN_RECEIVE_BUDGET,
+};
 pub use connection::{Connection, ConnectionEvent};
 pub use error::{Error, Result};
 pub use mesh::{

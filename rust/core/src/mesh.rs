@@ -324,6 +324,9 @@ impl Mesh {
             .iter()
             .map(|spec| connection.create_data_channel(&spec.label, &spec.options))
             .collect::<Result<Vec<_>>>()?;
+        // Every channel of the layout is negotiated; one the peer opens in-band is nobody's to
+        // read and would only hold the connection's receive budget.
+        connection.refuse_remote_channels();
         self.peers.push(Peer {
             id,
             connection: connection.clone(),

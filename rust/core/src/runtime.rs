@@ -10,6 +10,8 @@ use parking_lot::Mutex;
 use rtc::peer_connection::certificate::{CertificateParams, RTCCertificate};
 use tokio::runtime::Handle;
 
+use crate::budget::Budget;
+use crate::config::MIN_RECEIVE_BUDGET;
 use crate::error::{Error, Result};
 use crate::io_adapter::{DriverKick, IoAdapter};
 
@@ -38,6 +40,12 @@ pub struct RuntimeConfig {
     pub socket_buffer_size: usize,
     /// Name of the runtime's threads (at most 15 bytes show on Linux).
     pub thread_name: String,
+    /// Bytes of received messages that may wait unread on all of this runtime's connections
+    /// together; each connection also has its own
+    /// ([`ConnectionConfig::receive_budget`](crate::ConnectionConfig::receive_budget)). 64 MiB
+    /// by default: sixteen connections at their full 4 MiB, so a mesh of 16 players never meets
+    /// it, while many peers flooding at once cannot take more than that of a player's memory.
+    pub receive_budget: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -47,6 +55,7 @@ impl Default for RuntimeConfig {
             worker_threads: cores.clamp(1, 2),
             socket_buffer_size: 4 * 1024 * 1024,
             thread_name: THREAD_NAME.to_owned(),
+            receive_budget: 64 * 1024 * 1024,
         }
     }
 }
@@ -69,6 +78,8 @@ struct Inner {
     // The DTLS certificate every connection presents; see `Runtime::certificate`.
     certificate: Mutex<Option<RTCCertificate>>,
     socket_buffer_size: usize,
+    // What every connection's receive budget is also charged to.
+    receive_budget: Arc<Budget>,
 }
 
 impl Drop for Inner {
@@ -141,6 +152,13 @@ impl Runtime {
 
     /// A runtime of its own, not shared with [`Runtime::shared`].
     pub fn new(config: &RuntimeConfig) -> Result<Runtime> {
+        if config.receive_budget < MIN_RECEIVE_BUDGET {
+            return Err(Error::InvalidConfig(format!(
+                "a runtime receive budget of {} bytes is below the minimum of \
+                 {MIN_RECEIVE_BUDGET}",
+                config.receive_budget
+            )));
+        }
         let tokio = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.worker_threads.max(1))
             .max_blocking_threads(2)
@@ -161,6 +179,7 @@ impl Runtime {
                 receive_window_cap: window_cap(config.socket_buffer_size),
                 certificate: Mutex::new(None),
                 socket_buffer_size: config.socket_buffer_size,
+                receive_budget: Budget::new(config.receive_budget, None),
             }),
         })
     }
@@ -208,6 +227,16 @@ impl Runtime {
     /// `SO_RCVBUF`/`SO_SNDBUF` asked for every UDP socket.
     pub(crate) fn socket_buffer_size(&self) -> usize {
         self.inner.socket_buffer_size
+    }
+
+    /// Bytes of received messages waiting unread on every connection of this runtime.
+    pub fn received_bytes_waiting(&self) -> usize {
+        self.inner.receive_budget.used()
+    }
+
+    /// A new connection's receive budget of `limit` bytes, drawn from this runtime's too.
+    pub(crate) fn connection_budget(&self, limit: usize) -> Arc<Budget> {
+        Budget::new(limit, Some(self.inner.receive_budget.clone()))
     }
 
     /// Largest SCTP receive window the kernel's socket buffers can back on this machine.

@@ -54,7 +54,7 @@ fn int_at(dict: &VarDictionary, key: &str) -> Result<Option<i64>> {
 /// "all" | "relay", "bindAddress": "127.0.0.1", "portRange": [min, max], "tlsCaCertificates":
 /// PEM String or X509Certificate}`.
 pub fn connection_config(dict: &VarDictionary) -> Result<ConnectionConfig> {
-    let mut config = ConnectionConfig::default();
+    let mut config = crate::project_settings::connection_defaults();
     if let Some(servers) = dict.get("iceServers") {
         let servers = servers
             .try_to::<VarArray>()

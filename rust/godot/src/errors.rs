@@ -19,6 +19,7 @@ pub fn code(error: &Error) -> GdError {
         | Error::PacketTooLarge { .. } => GdError::ERR_INVALID_PARAMETER,
         Error::InvalidState(_) => GdError::ERR_UNCONFIGURED,
         Error::PeerExists(_) => GdError::ERR_ALREADY_EXISTS,
+        Error::LimitExceeded(_) => GdError::ERR_PARAMETER_RANGE_ERROR,
         Error::BufferFull => GdError::ERR_BUSY,
         Error::Refused => GdError::ERR_UNAUTHORIZED,
         Error::Closed => GdError::ERR_CONNECTION_ERROR,

@@ -38,7 +38,12 @@ struct PeerObjects {
 /// - makes a client whose link to the server fails before opening go to `CONNECTION_DISCONNECTED`,
 ///   so `connection_failed` fires;
 /// - closes every connection on `close()`, so the other players see `peer_disconnected` at once;
-/// - reports link statistics with `get_peer_stats`.
+/// - reports link statistics with `get_peer_stats`;
+/// - bounds what a peer can make it hold: unread packets count against a receive budget
+///   (project settings `network/webrtc_mesh/receive_budget_kib`, 4 MiB per peer, and
+///   `total_receive_budget_kib`, 64 MiB in all), past which reliable channels hold the sender
+///   back and unreliable ones drop their oldest packets; channels a peer opens in-band are
+///   closed at once.
 #[derive(GodotClass)]
 #[class(tool, base = MultiplayerPeerExtension, rename = WebRTCMultiplayerPeerExtension)]
 pub struct WebRtcMultiplayerPeerExtension {

@@ -7,7 +7,7 @@ use godot::classes::{
 };
 use godot::global::Error as GdError;
 use godot::prelude::*;
-use webrtc_mesh_core::{Connection, ConnectionConfig, ConnectionEvent, ConnectionState, Runtime};
+use webrtc_mesh_core::{Connection, ConnectionEvent, ConnectionState, Runtime};
 
 use crate::config;
 use crate::data_channel::MeshDataChannel;
@@ -22,6 +22,13 @@ use crate::errors;
 /// `initialize()` accepts the usual `{"iceServers": [...]}` plus `"iceTransportPolicy"`
 /// (`"all"` or `"relay"`), `"bindAddress"` (an IP, e.g. `"127.0.0.1"` for peers on one machine)
 /// and `"portRange"` (`[min, max]`). Without `initialize()` the defaults are used.
+///
+/// Limits against a hostile peer: unread messages of all channels together, those the peer
+/// opened (`data_channel_received`) included, count against a receive budget (project setting
+/// `network/webrtc_mesh/receive_budget_kib`); a peer may open at most 16 channels at once; more
+/// than 64 remote ICE candidates, or a description over 48 KiB, fail with
+/// `ERR_PARAMETER_RANGE_ERROR`. Keep a reference to each channel you receive and read it, or
+/// close it: an unread channel holds the budget of its connection.
 #[derive(GodotClass)]
 #[class(tool, base = WebRtcPeerConnectionExtension, rename = WebRTCMeshPeerConnection)]
 pub struct MeshPeerConnection {
@@ -42,7 +49,10 @@ impl MeshPeerConnection {
         if self.closed {
             return Err(webrtc_mesh_core::Error::Closed);
         }
-        let connection = Connection::new(&Runtime::shared()?, &ConnectionConfig::default())?;
+        let connection = Connection::new(
+            &Runtime::shared()?,
+            &crate::project_settings::connection_defaults(),
+        )?;
         self.connection = Some(connection.clone());
         Ok(connection)
     }

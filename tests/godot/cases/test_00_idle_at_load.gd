@@ -14,6 +14,10 @@ func _runtime_threads() -> int:
 func run() -> void:
 	check_eq(ProjectSettings.get_setting("network/webrtc_mesh/worker_threads", -1), 0,
 			"worker_threads project setting registered with its default")
+	check_eq(ProjectSettings.get_setting("network/webrtc_mesh/receive_budget_kib", -1), 4096,
+			"receive_budget_kib project setting registered with its default")
+	check_eq(ProjectSettings.get_setting("network/webrtc_mesh/total_receive_budget_kib", -1), 65536,
+			"total_receive_budget_kib project setting registered with its default")
 	if OS.get_name() != "Linux":
 		note("thread names are read from /proc: Linux only")
 		finish()
