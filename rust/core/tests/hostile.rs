@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use webrtc_mesh_core::{
     ChannelOptions, ChannelState, Connection, ConnectionConfig, ConnectionEvent, ConnectionState,
-    DataChannel, Error, MAX_DESCRIPTION_SIZE, MAX_REMOTE_CANDIDATES, Mesh, MeshEvent, Runtime,
-    RuntimeConfig, TransferMode, godot_channel_layout,
+    DataChannel, Error, IceServer, MAX_DESCRIPTION_SIZE, MAX_REMOTE_CANDIDATES, Mesh, MeshEvent,
+    Runtime, RuntimeConfig, TransferMode, godot_channel_layout,
 };
 
 const KIB: usize = 1024;
@@ -72,6 +72,23 @@ fn connect(
     }
 }
 
+/// Loopback, host candidates only: the core's own driver.
+fn host_only() -> ConnectionConfig {
+    ConnectionConfig::loopback()
+}
+
+/// Loopback with a STUN server configured (one that never answers; host candidates still win):
+/// the driver of connections played over the internet.
+fn stun_configured() -> ConnectionConfig {
+    ConnectionConfig {
+        ice_servers: vec![IceServer {
+            urls: vec!["stun:127.0.0.1:9".into()],
+            ..Default::default()
+        }],
+        ..ConnectionConfig::loopback()
+    }
+}
+
 fn negotiated(id: u16, reliable: bool) -> ChannelOptions {
     ChannelOptions {
         negotiated_id: Some(id),
@@ -114,14 +131,25 @@ fn flood(channels: &[DataChannel], time: Duration, mut between: impl FnMut()) ->
 
 #[test]
 fn in_band_channels_flooded_and_never_read_hold_no_more_than_the_budget() {
+    in_band_flood(host_only());
+}
+
+#[test]
+#[ignore = "webrtc-rs's driver (STUN/TURN connections) keeps up to 256 messages per channel \
+            beyond the budget; holds once every connection runs on the core's driver"]
+fn in_band_channels_flooded_and_never_read_hold_no_more_than_the_budget_with_stun() {
+    in_band_flood(stun_configured());
+}
+
+fn in_band_flood(base: ConnectionConfig) {
     let _lock = measuring();
     let runtime = Runtime::new(&RuntimeConfig::default()).unwrap();
     // The attacker keeps little unsent, so the memory measured is the victim's.
     let attacker_config = ConnectionConfig {
         send_buffer_limit: 256 * KIB,
-        ..ConnectionConfig::loopback()
+        ..base.clone()
     };
-    let victim_config = ConnectionConfig::loopback();
+    let victim_config = base;
     let budget = victim_config.receive_budget;
     let attacker = Connection::new(&runtime, &attacker_config).unwrap();
     let victim = Connection::new(&runtime, &victim_config).unwrap();
@@ -280,6 +308,17 @@ fn a_mesh_closes_channels_its_peer_opens_in_band_and_keeps_its_own() {
 
 #[test]
 fn a_stalled_reader_holds_back_reliable_data_within_budget_and_loses_none() {
+    stalled_reliable_reader(host_only());
+}
+
+#[test]
+#[ignore = "webrtc-rs's driver (STUN/TURN connections) keeps up to 256 messages per channel \
+            beyond the budget; holds once every connection runs on the core's driver"]
+fn a_stalled_reader_holds_back_reliable_data_within_budget_and_loses_none_with_stun() {
+    stalled_reliable_reader(stun_configured());
+}
+
+fn stalled_reliable_reader(base: ConnectionConfig) {
     let _lock = measuring();
     // 37.5 MiB: more than can wait anywhere on the way (send buffer, SCTP window, the 256
     // messages webrtc-rs holds, the budget).
@@ -287,9 +326,9 @@ fn a_stalled_reader_holds_back_reliable_data_within_budget_and_loses_none() {
     let runtime = Runtime::new(&RuntimeConfig::default()).unwrap();
     let sender_config = ConnectionConfig {
         send_buffer_limit: MIB,
-        ..ConnectionConfig::loopback()
+        ..base.clone()
     };
-    let receiver_config = ConnectionConfig::loopback();
+    let receiver_config = base;
     let budget = receiver_config.receive_budget;
     let sender = Connection::new(&runtime, &sender_config).unwrap();
     let receiver = Connection::new(&runtime, &receiver_config).unwrap();
