@@ -19,16 +19,27 @@ pub struct Limits {
     pub max_lobbies: usize,
     /// Peers in one lobby, host included.
     pub max_peers_per_lobby: usize,
-    /// Largest text frame, in bytes. SDP offers are a few KiB.
+    /// Largest text message in bytes, received or relayed. A relay adds the sender's id and
+    /// may escape characters, so it is measured as sent. Godot's `WebSocketPeer` takes 65,535
+    /// bytes at most by default (`inbound_buffer_size`); SDP offers are a few KiB.
     pub max_message_bytes: usize,
     /// A connection that has not joined a lobby by then is closed.
     pub join_deadline: Duration,
-    /// Sustained messages per second per connection.
+    /// Sustained messages per second per connection. Pings, pongs and every other frame count
+    /// as messages.
     pub messages_per_second: f64,
     /// Messages a connection may send at once before the rate applies.
     pub message_burst: f64,
     /// A sealed lobby's connections are closed this long after the seal.
     pub seal_close_after: Duration,
+    /// Bytes waiting to be sent to one connection, shared equally by the peers that may send
+    /// to it and the server itself, each share at least `max_message_bytes`: a connection
+    /// holds at most the larger of this and (linked peers + 1) × `max_message_bytes`. A peer
+    /// whose relay does not fit its share is closed, not the connection it writes to.
+    pub max_queued_bytes: usize,
+    /// A connection whose socket does not take the messages waiting for it (64 KiB at a time)
+    /// within this long is not reading them, and is closed.
+    pub unread_timeout: Duration,
     /// Characters of a generated lobby name (letters and digits).
     pub lobby_name_length: usize,
     /// When set, clients must connect with `?token=<this>` in the URL.
@@ -41,11 +52,13 @@ impl Default for Limits {
             max_connections: 4096,
             max_lobbies: 1024,
             max_peers_per_lobby: 64,
-            max_message_bytes: 64 * 1024,
+            max_message_bytes: 65_535,
             join_deadline: Duration::from_secs(1),
             messages_per_second: 100.0,
             message_burst: 500.0,
             seal_close_after: Duration::from_secs(10),
+            max_queued_bytes: 1024 * 1024,
+            unread_timeout: Duration::from_secs(10),
             lobby_name_length: 16,
             token: None,
         }
@@ -58,7 +71,8 @@ pub type ConnId = u64;
 /// A WebSocket close code and the reason sent with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Close {
-    /// 4000 for protocol errors (as the demo's server), 1008 policy, 1009 too large, 1000 done.
+    /// 4000 for errors of the signaling protocol (as the demo's server), 1002 for errors of the
+    /// WebSocket protocol, 1007 text that is not UTF-8, 1008 policy, 1009 too large, 1000 done.
     pub code: u16,
     /// A sentence for the client's log.
     pub reason: &'static str,
@@ -101,10 +115,32 @@ pub mod reasons {
     pub const TOO_MANY_PEERS: Close = Close::new(4000, "Too many peers connected");
     /// A binary frame.
     pub const TEXT_ONLY: Close = Close::new(4000, "Invalid transfer mode, must be text");
-    /// Over `max_message_bytes`.
+    /// Over `max_message_bytes`, received or as it would be relayed.
     pub const TOO_LARGE: Close = Close::new(1009, "Message too large");
     /// Over the message rate.
     pub const TOO_FAST: Close = Close::new(1008, "Too many messages");
+    /// Relays to one peer, waiting for it to read them, over the sender's share.
+    pub const PEER_BACKLOG: Close = Close::new(1008, "Too many messages waiting for a peer");
+    /// Its socket took nothing for `unread_timeout` while messages waited, or the server's own
+    /// messages piled up.
+    pub const NOT_READING: Close = Close::new(1008, "Not reading messages");
+    /// A text frame that is not UTF-8.
+    pub const NOT_UTF8: Close = Close::new(1007, "Text must be UTF-8");
+    /// A frame without the mask clients must apply.
+    pub const UNMASKED: Close = Close::new(1002, "Frames from clients must be masked");
+    /// A frame with RSV1-3 set: no extension is negotiated.
+    pub const RESERVED_BITS: Close = Close::new(1002, "Reserved bits must be zero");
+    /// An opcode WebSocket does not define.
+    pub const UNKNOWN_OPCODE: Close = Close::new(1002, "Unknown opcode");
+    /// A ping, pong or close frame not in one piece.
+    pub const FRAGMENTED_CONTROL: Close = Close::new(1002, "Control frames must not be fragmented");
+    /// A ping, pong or close frame over 125 bytes.
+    pub const CONTROL_TOO_LARGE: Close =
+        Close::new(1002, "Control frames must be 125 bytes or less");
+    /// A continuation with nothing to continue, or a new message before the last one ended.
+    pub const BAD_FRAGMENTS: Close = Close::new(1002, "Invalid fragmentation");
+    /// Any other violation of the WebSocket protocol.
+    pub const PROTOCOL_ERROR: Close = Close::new(1002, "WebSocket protocol error");
     /// Missing or wrong token.
     pub const BAD_TOKEN: Close = Close::new(1008, "Invalid token");
     /// The server stops.
@@ -114,8 +150,17 @@ pub mod reasons {
 /// What the hub asks its caller to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    /// Send this text frame to a connection.
+    /// Send this text frame of the server's to a connection.
     Send(ConnId, String),
+    /// Relay this text frame from one connection to another.
+    Relay {
+        /// The sender.
+        from: ConnId,
+        /// The receiver.
+        to: ConnId,
+        /// The message as relayed, at most `max_message_bytes`.
+        text: String,
+    },
     /// Close a connection with this code and reason. The hub has already forgotten it.
     Close(ConnId, Close),
     /// A line for the server's log (joins, leaves, refusals).
@@ -215,22 +260,47 @@ impl Hub {
         Ok(conn)
     }
 
-    /// A text frame from a connection.
-    pub fn receive(&mut self, conn: ConnId, text: &str, now: Instant) -> Vec<Output> {
-        let mut out = Vec::new();
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return out;
+    /// How many peers may send messages to a connection: those it is linked with in its lobby.
+    pub fn senders_to(&self, conn: ConnId) -> usize {
+        let Some(lobby) = self
+            .conns
+            .get(&conn)
+            .and_then(|c| c.lobby.as_ref())
+            .and_then(|name| self.lobbies.get(name))
+        else {
+            return 0;
         };
-        // Token bucket: `message_burst` at once, `messages_per_second` sustained.
+        if lobby.mesh || lobby.host == conn {
+            lobby.members.len().saturating_sub(1)
+        } else {
+            1
+        }
+    }
+
+    /// Takes a message's token from the connection's bucket: `message_burst` at once,
+    /// `messages_per_second` sustained. False, with the connection closed, when none is left.
+    fn spend(&mut self, conn: ConnId, now: Instant, out: &mut Vec<Output>) -> bool {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return false;
+        };
         let elapsed = now.saturating_duration_since(c.refilled).as_secs_f64();
         c.tokens =
             (c.tokens + elapsed * self.limits.messages_per_second).min(self.limits.message_burst);
         c.refilled = now;
         if c.tokens < 1.0 {
-            self.kick(conn, reasons::TOO_FAST, &mut out);
-            return out;
+            self.kick(conn, reasons::TOO_FAST, out);
+            return false;
         }
         c.tokens -= 1.0;
+        true
+    }
+
+    /// A text frame from a connection.
+    pub fn receive(&mut self, conn: ConnId, text: &str, now: Instant) -> Vec<Output> {
+        let mut out = Vec::new();
+        if !self.spend(conn, now, &mut out) {
+            return out;
+        }
         if text.len() > self.limits.max_message_bytes {
             self.kick(conn, reasons::TOO_LARGE, &mut out);
             return out;
@@ -259,6 +329,14 @@ impl Hub {
         out
     }
 
+    /// A ping, pong or other frame that is not a message. It counts against the rate all the
+    /// same: each ping costs a pong, and a flood of them costs as much as one of messages.
+    pub fn receive_control(&mut self, conn: ConnId, now: Instant) -> Vec<Output> {
+        let mut out = Vec::new();
+        self.spend(conn, now, &mut out);
+        out
+    }
+
     /// A binary frame from a connection: the protocol is text only.
     pub fn receive_binary(&mut self, conn: ConnId) -> Vec<Output> {
         let mut out = Vec::new();
@@ -270,10 +348,14 @@ impl Hub {
 
     /// A frame over the transport's size limit, which the transport did not buffer.
     pub fn receive_oversized(&mut self, conn: ConnId) -> Vec<Output> {
+        self.disconnect(conn, reasons::TOO_LARGE)
+    }
+
+    /// Closes a connection for a reason found outside the hub: a violation of the WebSocket
+    /// protocol, a client that does not read, a sender flooding a peer.
+    pub fn disconnect(&mut self, conn: ConnId, close: Close) -> Vec<Output> {
         let mut out = Vec::new();
-        if self.conns.contains_key(&conn) {
-            self.kick(conn, reasons::TOO_LARGE, &mut out);
-        }
+        self.kick(conn, close, &mut out);
         out
     }
 
@@ -439,7 +521,17 @@ impl Hub {
             .find(|&m| i64::from(self.assigned_id(lobby, m)) == message.id);
         if let Some(target) = target.filter(|&t| lobby.linked(conn, t)) {
             let source = self.assigned_id(lobby, conn);
-            out.push(send(target, message.kind, source, message.data));
+            let text = Message::new(message.kind, i64::from(source), message.data).to_json();
+            // Measured as sent: the sender's id may be longer than the one it wrote, and
+            // escaping may lengthen the data.
+            if text.len() > self.limits.max_message_bytes {
+                return self.kick(conn, reasons::TOO_LARGE, out);
+            }
+            out.push(Output::Relay {
+                from: conn,
+                to: target,
+                text,
+            });
         }
     }
 
@@ -514,4 +606,102 @@ fn send(conn: ConnId, kind: MessageType, id: i32, data: impl Into<String>) -> Ou
 fn same_secret(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Opens a connection and joins `lobby` ("" creates a mesh lobby); the connection and the
+    /// lobby's name.
+    fn joined(hub: &mut Hub, lobby: &str, mesh: bool, now: Instant) -> (ConnId, String) {
+        let conn = hub.open(now, None).unwrap();
+        let join = Message::new(MessageType::Join, if mesh { 0 } else { 1 }, lobby).to_json();
+        let name = hub
+            .receive(conn, &join, now)
+            .into_iter()
+            .find_map(|o| match o {
+                Output::Send(to, text) if to == conn => Message::parse(&text)
+                    .ok()
+                    .filter(|m| m.kind == MessageType::Join)
+                    .map(|m| m.data),
+                _ => None,
+            })
+            .expect("joined");
+        (conn, name)
+    }
+
+    #[test]
+    fn pings_and_other_frames_count_against_the_rate() {
+        let now = Instant::now();
+        let mut hub = Hub::new(Limits {
+            messages_per_second: 0.0,
+            message_burst: 3.0,
+            ..Limits::default()
+        });
+        let conn = hub.open(now, None).unwrap();
+        for _ in 0..3 {
+            assert_eq!(hub.receive_control(conn, now), []);
+        }
+        let out = hub.receive_control(conn, now);
+        assert_eq!(out.last(), Some(&Output::Close(conn, reasons::TOO_FAST)));
+        assert_eq!(hub.connection_count(), 0);
+    }
+
+    #[test]
+    fn relays_are_measured_as_sent() {
+        let now = Instant::now();
+        let mut hub = Hub::new(Limits {
+            max_message_bytes: 200,
+            ..Limits::default()
+        });
+        let (host, lobby) = joined(&mut hub, "", true, now);
+        let (member, _) = joined(&mut hub, &lobby, true, now);
+        let id = i64::from(hub.conns[&member].peer_id);
+        let envelope = Message::new(MessageType::Offer, id, "").to_json().len();
+        let relay = |hub: &mut Hub, data: &str| {
+            let text = Message::new(MessageType::Offer, 1, data).to_json();
+            assert!(text.len() <= 200, "the message itself fits");
+            hub.receive(member, &text, now)
+        };
+        // Exactly the limit once relayed: delivered at that size.
+        let fits = "x".repeat(200 - envelope);
+        let out = relay(&mut hub, &fits);
+        assert!(
+            matches!(&out[..], [Output::Relay { from, to, text }]
+                if *from == member && *to == host && text.len() == 200),
+            "{out:?}"
+        );
+        // Quotes are escaped when relayed, and the sender's id is longer than "1": the
+        // message fits, its relay does not.
+        let quotes = "\"".repeat((200 - envelope) / 2 + 1);
+        let out = relay(&mut hub, &quotes);
+        assert!(
+            out.contains(&Output::Close(member, reasons::TOO_LARGE)),
+            "{out:?}"
+        );
+        assert!(!out.iter().any(|o| matches!(o, Output::Relay { .. })));
+    }
+
+    #[test]
+    fn senders_are_the_linked_peers() {
+        let now = Instant::now();
+        let mut hub = Hub::new(Limits::default());
+        let alone = hub.open(now, None).unwrap();
+        assert_eq!(hub.senders_to(alone), 0);
+        let (host, mesh) = joined(&mut hub, "", true, now);
+        let (a, _) = joined(&mut hub, &mesh, true, now);
+        let (b, _) = joined(&mut hub, &mesh, true, now);
+        assert_eq!(
+            [hub.senders_to(host), hub.senders_to(a), hub.senders_to(b)],
+            [2, 2, 2]
+        );
+        let (server, star) = joined(&mut hub, "", false, now);
+        let (c, _) = joined(&mut hub, &star, false, now);
+        let (d, _) = joined(&mut hub, &star, false, now);
+        assert_eq!(
+            [hub.senders_to(server), hub.senders_to(c), hub.senders_to(d)],
+            [2, 1, 1]
+        );
+    }
 }

@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod hub;
+mod outbox;
 pub mod protocol;
 pub mod server;
 

@@ -1,6 +1,8 @@
 //! `webrtc-mesh-signaling`: the signaling server as a program. Flags override the limits;
 //! `--help` lists them. Logs a line per join and leave on standard output.
 
+mod descriptors;
+
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -17,12 +19,20 @@ Usage: webrtc-mesh-signaling [options]
   --port N                  port to listen on (default 9080; 0 picks one)
   --bind ADDRESS            address to listen on (default 0.0.0.0)
   --token SECRET            require ws://host:port/?token=SECRET
-  --max-connections N       open connections (default 4096)
+  --max-connections N       open connections (default 4096); the soft limit on open
+                            files is raised to the hard one, with a warning if it
+                            cannot hold them
   --max-lobbies N           open lobbies (default 1024)
   --max-peers-per-lobby N   peers per lobby, host included (default 64)
-  --max-message-bytes N     largest message (default 65536)
+  --max-message-bytes N     largest message, received or as relayed (default 65535,
+                            what Godot's WebSocketPeer takes by default)
+  --max-queued-bytes N      bytes waiting for one connection (default 1048576), shared
+                            by the peers sending to it; a peer over its share is closed
+  --unread-timeout-ms N     close a connection that takes nothing this long while
+                            messages wait for it (default 10000)
   --join-timeout-ms N       close connections that have not joined by then (default 1000)
-  --rate N                  sustained messages per second per connection (default 100)
+  --rate N                  sustained messages per second per connection, pings and
+                            every other frame included (default 100)
   --burst N                 messages at once before the rate applies (default 500)
   --seal-close-ms N         close a sealed lobby's connections after this (default 10000)
   --lobby-name-length N     characters of generated lobby names (default 16)
@@ -41,6 +51,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    descriptors::raise_for(limits.max_connections);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("signaling")
@@ -104,6 +115,10 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> {
             "--max-lobbies" => limits.max_lobbies = number(value()?)? as usize,
             "--max-peers-per-lobby" => limits.max_peers_per_lobby = number(value()?)? as usize,
             "--max-message-bytes" => limits.max_message_bytes = number(value()?)? as usize,
+            "--max-queued-bytes" => limits.max_queued_bytes = number(value()?)? as usize,
+            "--unread-timeout-ms" => {
+                limits.unread_timeout = Duration::from_millis(number(value()?)?)
+            }
             "--join-timeout-ms" => limits.join_deadline = Duration::from_millis(number(value()?)?),
             "--rate" => limits.messages_per_second = number(value()?)? as f64,
             "--burst" => limits.message_burst = number(value()?)? as f64,

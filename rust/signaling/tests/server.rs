@@ -476,3 +476,44 @@ fn stopping_closes_every_connection() {
     server.server.stop();
     assert_eq!(host.expect_closed(), (1001, "Server shutting down".into()));
 }
+
+#[test]
+fn a_sixteen_peer_mesh_signals_all_at_once_within_the_limits() {
+    let server = Server::start(Limits::default());
+    let host = server.client();
+    let (_, lobby, _) = host.join("", true);
+    let mut peers = vec![(1, host)];
+    for _ in 1..16 {
+        let peer = server.client();
+        let (id, _, existing) = peer.join(&lobby, true);
+        assert_eq!(existing.len(), peers.len());
+        for (_, earlier) in &peers {
+            assert_eq!(earlier.expect(MessageType::PeerConnect).id, id);
+        }
+        peers.push((id, peer));
+    }
+    // As a mesh forms: everyone sends everyone an offer (3 KB) and ten candidates, at once.
+    let offer = "v=0\r\n".repeat(600);
+    for (from, peer) in &peers {
+        for (to, _) in peers.iter().filter(|(to, _)| to != from) {
+            peer.send(MessageType::Offer, *to, &offer);
+            for i in 0..10 {
+                let candidate =
+                    format!("\n0\n0\ncandidate:{i} 1 udp 2130706431 10.0.0.{i} 5000 typ host");
+                peer.send(MessageType::Candidate, *to, &candidate);
+            }
+        }
+    }
+    for (id, peer) in &peers {
+        let (mut offers, mut candidates) = (0, 0);
+        while offers + candidates < 15 * 11 {
+            match peer.next() {
+                ClientEvent::Message(m) if m.kind == MessageType::Offer => offers += 1,
+                ClientEvent::Message(m) if m.kind == MessageType::Candidate => candidates += 1,
+                other => panic!("peer {id}: {other:?}"),
+            }
+        }
+        assert_eq!((offers, candidates), (15, 150), "peer {id}");
+    }
+    assert_eq!(server.server.connection_count(), 16);
+}
