@@ -47,9 +47,19 @@ pub struct MeshSignalingServer {
     /// Peers in one lobby at most, host included.
     #[var]
     max_peers_per_lobby: i64,
-    /// Largest message in bytes; a larger one closes its connection.
+    /// Largest message in bytes, measured as relayed; a larger one closes its connection. The
+    /// default, 65535, is what Godot's [WebSocketPeer] takes by default.
     #[var]
     max_message_bytes: i64,
+    /// Bytes that may wait to be sent to one connection, shared by the peers that may send to
+    /// it (each share at least [member max_message_bytes]). A peer whose messages pile up
+    /// beyond its share is closed, never the peer reading them.
+    #[var]
+    max_queued_bytes: i64,
+    /// Seconds a connection may take nothing of what waits for it before it is closed as not
+    /// reading.
+    #[var]
+    unread_timeout: f64,
     /// Seconds a connection has to join a lobby before it is closed.
     #[var]
     join_timeout: f64,
@@ -82,6 +92,8 @@ impl IRefCounted for MeshSignalingServer {
             max_lobbies: limits.max_lobbies as i64,
             max_peers_per_lobby: limits.max_peers_per_lobby as i64,
             max_message_bytes: limits.max_message_bytes as i64,
+            max_queued_bytes: limits.max_queued_bytes as i64,
+            unread_timeout: limits.unread_timeout.as_secs_f64(),
             join_timeout: limits.join_deadline.as_secs_f64(),
             messages_per_second: limits.messages_per_second,
             message_burst: limits.message_burst,
@@ -224,6 +236,9 @@ impl MeshSignalingServer {
             max_lobbies: count(self.max_lobbies),
             max_peers_per_lobby: count(self.max_peers_per_lobby),
             max_message_bytes: count(self.max_message_bytes).max(1024),
+            max_queued_bytes: count(self.max_queued_bytes),
+            // Zero would close every connection at its first write.
+            unread_timeout: seconds(self.unread_timeout).max(Duration::from_millis(100)),
             join_deadline: seconds(self.join_timeout),
             messages_per_second: self.messages_per_second.max(0.0),
             message_burst: self.message_burst.max(1.0),
