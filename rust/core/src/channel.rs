@@ -176,6 +176,7 @@ impl Shared {
                 match queue.pop_front() {
                     Some(oldest) => inbox.limits.budget.give(charge(&oldest)),
                     None => {
+                        inbox.len.store(0, Ordering::Release);
                         c.messages_received.fetch_add(1, Ordering::Relaxed);
                         c.bytes_received
                             .fetch_add(message.data.len() as u64, Ordering::Relaxed);
