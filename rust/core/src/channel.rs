@@ -624,3 +624,97 @@ impl Drop for RemoteSlot {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::RuntimeConfig;
+
+    fn channel(runtime: &Runtime, budget: &Arc<Budget>, reliable: bool) -> DataChannel {
+        let options = ChannelOptions {
+            max_packet_life_time: (!reliable).then_some(100),
+            ..Default::default()
+        };
+        let limits = InboxLimits {
+            messages: 100,
+            budget: budget.clone(),
+        };
+        let id = RTCDataChannelId::default();
+        let waker = Arc::new(Notify::new());
+        DataChannel::driven(
+            runtime,
+            Weak::new(),
+            id,
+            "t".into(),
+            options,
+            &limits,
+            waker,
+        )
+    }
+
+    fn message(len: usize, tag: u8) -> Message {
+        Message {
+            data: BytesMut::from(&vec![tag; len][..]),
+            is_string: false,
+        }
+    }
+
+    #[test]
+    fn a_reliable_inbox_refuses_past_the_budget_and_takes_again_once_read() {
+        let runtime = Runtime::new(&RuntimeConfig::default()).unwrap();
+        let budget = Budget::new(3000, None);
+        let c = channel(&runtime, &budget, true);
+        assert!(c.offer(message(1000, 1)).is_ok());
+        assert!(c.offer(message(1000, 2)).is_ok());
+        let refused = c.offer(message(1000, 3)).unwrap_err();
+        assert_eq!(refused.data[0], 3, "the refused message comes back intact");
+        assert_eq!(c.available(), 2);
+        assert_eq!(c.recv().unwrap().data[0], 1);
+        assert!(c.offer(refused).is_ok());
+        assert_eq!(budget.used(), 2 * (1000 + MESSAGE_OVERHEAD));
+        drop(c);
+        assert_eq!(budget.used(), 0, "a dropped channel gives its bytes back");
+    }
+
+    #[test]
+    fn an_unreliable_inbox_drops_its_oldest_or_the_new_one_when_others_hold_the_budget() {
+        let runtime = Runtime::new(&RuntimeConfig::default()).unwrap();
+        let budget = Budget::new(3000, None);
+        let unreliable = channel(&runtime, &budget, false);
+        for tag in 0..4 {
+            assert!(unreliable.offer(message(1000, tag)).is_ok());
+        }
+        assert_eq!(unreliable.available(), 2, "the two newest fit");
+        assert_eq!(unreliable.dropped(), 2);
+        assert_eq!(unreliable.recv().unwrap().data[0], 2);
+        // Another channel takes what is left; the unreliable one cannot make room.
+        let reliable = channel(&runtime, &budget, true);
+        assert!(reliable.offer(message(1800, 9)).is_ok());
+        assert!(unreliable.offer(message(1500, 5)).is_ok());
+        assert_eq!(
+            unreliable.available(),
+            0,
+            "its own oldest went, then the new one"
+        );
+        assert!(unreliable.recv().is_none());
+        assert_eq!(unreliable.dropped(), 4);
+        assert_eq!(budget.used(), 1800 + MESSAGE_OVERHEAD);
+    }
+
+    #[test]
+    fn a_channel_closed_here_drops_what_still_arrives() {
+        let runtime = Runtime::new(&RuntimeConfig::default()).unwrap();
+        let budget = Budget::new(3000, None);
+        let c = channel(&runtime, &budget, true);
+        assert!(c.offer(message(10, 1)).is_ok());
+        c.close();
+        assert!(c.offer(message(10, 2)).is_ok());
+        assert_eq!(
+            c.available(),
+            1,
+            "what arrived before the close stays readable"
+        );
+        assert_eq!(c.recv().unwrap().data[0], 1);
+        assert_eq!(budget.used(), 0);
+    }
+}
