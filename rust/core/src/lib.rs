@@ -24,6 +24,9 @@ mod config;
 mod connection;
 mod driver;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod io_adapter;
 mod mesh;
 mod runtime;

@@ -338,18 +338,22 @@ async fn send_tls(
 }
 
 /// Length of the message a datagram of `n` bytes holds once framed for a stream (ChannelData
-/// padded with zeros in `buf`), or `None` for a datagram that is neither STUN nor ChannelData.
-fn frame_for_stream(buf: &mut [u8], n: usize) -> Option<usize> {
-    if n < 4 {
+/// padded with zeros in `buf`), or `None` for a datagram that is neither STUN nor ChannelData,
+/// or is STUN whose length field does not match the datagram.
+pub(crate) fn frame_for_stream(buf: &mut [u8], n: usize) -> Option<usize> {
+    if n < 4 || n > buf.len() {
         return None;
     }
     let declared = usize::from(u16::from_be_bytes([buf[2], buf[3]]));
     match buf[0] >> 6 {
-        0 if n >= 20 => Some(n),
+        // The server splits the stream by the length field: a STUN datagram longer or shorter
+        // than it declares would put every later message out of step.
+        0 if n == 20 + declared => Some(n),
         1 if n >= 4 + declared => {
             let len = 4 + declared;
             let padded = (len + 3) & !3;
-            buf[len..padded].fill(0);
+            // A buffer too short for the padding (never the bridge's own) drops the datagram.
+            buf.get_mut(len..padded)?.fill(0);
             Some(padded)
         }
         _ => None,
@@ -359,7 +363,7 @@ fn frame_for_stream(buf: &mut [u8], n: usize) -> Option<usize> {
 /// The next complete message at the start of `stream`: its length and the bytes it takes on
 /// the stream (with ChannelData padding). `None` until it has fully arrived; an error for bytes
 /// that are not TURN, after which the stream cannot be followed.
-fn next_message(stream: &[u8]) -> io::Result<Option<(usize, usize)>> {
+pub(crate) fn next_message(stream: &[u8]) -> io::Result<Option<(usize, usize)>> {
     if stream.len() < 4 {
         return Ok(None);
     }
@@ -456,5 +460,29 @@ mod tests {
         assert_eq!(next_message(&stream[..27]).unwrap(), None);
         assert!(next_message(&[0x80, 0, 0, 0]).is_err());
         assert_eq!(frame_for_stream(&mut [0xc0, 0, 0, 0], 4), None);
+    }
+
+    #[test]
+    fn framing_never_reaches_past_the_buffer() {
+        // ChannelData of 5 bytes in a 9-byte buffer: its padding would need 12.
+        let mut short = [0x40, 0x00, 0x00, 0x05, 1, 2, 3, 4, 5];
+        assert_eq!(frame_for_stream(&mut short, 9), None);
+        assert_eq!(frame_for_stream(&mut [0x40, 0, 0, 0], 8), None);
+    }
+
+    #[test]
+    fn stun_datagrams_that_misstate_their_length_are_dropped() {
+        // A binding request header declaring no attributes, with 8 bytes behind it: sent on,
+        // the server would read those 8 bytes as the start of the next message.
+        let mut longer = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+        longer.extend_from_slice(&[7; 12]);
+        longer.extend_from_slice(&[9; 8]);
+        assert_eq!(frame_for_stream(&mut longer, 28), None);
+        // Declaring 8 bytes of attributes with only 4 there: the server would take the first
+        // 4 bytes of the next message as the rest of this one.
+        let mut shorter = vec![0x00, 0x01, 0x00, 0x08, 0x21, 0x12, 0xa4, 0x42];
+        shorter.extend_from_slice(&[7; 12]);
+        shorter.extend_from_slice(&[9; 4]);
+        assert_eq!(frame_for_stream(&mut shorter, 24), None);
     }
 }
