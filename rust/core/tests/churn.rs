@@ -3,11 +3,12 @@
 //!
 //! One test in this binary, so nothing else runs in the process while it measures.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use webrtc_mesh_core::{
-    ChannelOptions, Connection, ConnectionConfig, ConnectionEvent, ConnectionState, Runtime,
-    RuntimeConfig,
+    ChannelOptions, Connection, ConnectionConfig, ConnectionState, Runtime, RuntimeConfig,
 };
 
 fn status_kib(field: &str) -> usize {
@@ -46,20 +47,9 @@ fn cycle(runtime: &Runtime) {
     let cb = b.create_data_channel("c", &options).unwrap();
     a.create_offer().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = common::Exchanged::default();
     while !(ca.is_open() && cb.is_open()) {
-        for (from, to) in [(&a, &b), (&b, &a)] {
-            while let Some(event) = from.poll_event() {
-                match event {
-                    ConnectionEvent::SessionDescription { sdp_type, sdp } => {
-                        to.set_remote_description(sdp_type.as_str(), &sdp).unwrap()
-                    }
-                    ConnectionEvent::IceCandidate { media, index, name } => {
-                        to.add_ice_candidate(&media, index, &name).unwrap()
-                    }
-                    ConnectionEvent::DataChannel(_) => {}
-                }
-            }
-        }
+        common::exchange(&a, &b, &mut seen);
         assert!(Instant::now() < deadline, "pair did not connect");
         std::thread::sleep(Duration::from_millis(1));
     }

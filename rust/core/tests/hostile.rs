@@ -3,9 +3,12 @@
 //!
 //! The tests that measure the process's memory take a lock so they run one at a time.
 
+mod common;
+
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use common::{Exchanged, exchange};
 use webrtc_mesh_core::{
     ChannelOptions, ChannelState, Connection, ConnectionConfig, ConnectionEvent, ConnectionState,
     DataChannel, Error, IceServer, MAX_DESCRIPTION_SIZE, MAX_REMOTE_CANDIDATES, Mesh, MeshEvent,
@@ -42,33 +45,47 @@ fn connect(
     mut ready: impl FnMut(&[DataChannel]) -> bool,
 ) -> Vec<DataChannel> {
     a.create_offer().unwrap();
-    let mut announced = Vec::new();
+    let mut seen = Exchanged::default();
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        for (from, to) in [(a, b), (b, a)] {
-            while let Some(event) = from.poll_event() {
-                match event {
-                    ConnectionEvent::SessionDescription { sdp_type, sdp } => {
-                        to.set_remote_description(sdp_type.as_str(), &sdp).unwrap()
-                    }
-                    ConnectionEvent::IceCandidate { media, index, name } => {
-                        to.add_ice_candidate(&media, index, &name).unwrap()
-                    }
-                    ConnectionEvent::DataChannel(channel) if from.same(b) => {
-                        announced.push(channel)
-                    }
-                    ConnectionEvent::DataChannel(_) => {}
-                }
-            }
-        }
+        exchange(a, b, &mut seen);
         let connected = [a, b]
             .iter()
             .all(|c| c.connection_state() == ConnectionState::Connected);
-        if connected && ready(&announced) {
+        if connected && ready(&seen.announced[1]) {
+            let [_, announced] = seen.announced;
             return announced;
         }
         assert!(Instant::now() < deadline, "peers did not connect");
         std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A sender and a receiver connected by one negotiated channel (`tx` to `rx`).
+struct Pair {
+    // Held so the sending end stays open.
+    _sender: Connection,
+    receiver: Connection,
+    tx: DataChannel,
+    rx: DataChannel,
+}
+
+fn connected_pair(
+    runtime: &Runtime,
+    sender: &ConnectionConfig,
+    receiver: &ConnectionConfig,
+    options: &ChannelOptions,
+) -> Pair {
+    let sender = Connection::new(runtime, sender).unwrap();
+    let receiver = Connection::new(runtime, receiver).unwrap();
+    let tx = sender.create_data_channel("c", options).unwrap();
+    let rx = receiver.create_data_channel("c", options).unwrap();
+    connect(&sender, &receiver, |_| tx.is_open() && rx.is_open());
+    Pair {
+        _sender: sender,
+        receiver,
+        tx,
+        rx,
     }
 }
 
@@ -330,15 +347,17 @@ fn stalled_reliable_reader(base: ConnectionConfig) {
     };
     let receiver_config = base;
     let budget = receiver_config.receive_budget;
-    let sender = Connection::new(&runtime, &sender_config).unwrap();
-    let receiver = Connection::new(&runtime, &receiver_config).unwrap();
-    let tx = sender
-        .create_data_channel("r", &negotiated(1, true))
-        .unwrap();
-    let rx = receiver
-        .create_data_channel("r", &negotiated(1, true))
-        .unwrap();
-    connect(&sender, &receiver, |_| tx.is_open() && rx.is_open());
+    let Pair {
+        _sender,
+        receiver,
+        tx,
+        rx,
+    } = connected_pair(
+        &runtime,
+        &sender_config,
+        &receiver_config,
+        &negotiated(1, true),
+    );
 
     let before = rss();
     let mut next = 0u32;
@@ -393,15 +412,12 @@ fn a_stalled_reader_of_an_unreliable_channel_keeps_the_newest_within_budget() {
     let runtime = Runtime::new(&RuntimeConfig::default()).unwrap();
     let config = ConnectionConfig::loopback();
     let budget = config.receive_budget;
-    let sender = Connection::new(&runtime, &config).unwrap();
-    let receiver = Connection::new(&runtime, &config).unwrap();
-    let tx = sender
-        .create_data_channel("u", &negotiated(2, false))
-        .unwrap();
-    let rx = receiver
-        .create_data_channel("u", &negotiated(2, false))
-        .unwrap();
-    connect(&sender, &receiver, |_| tx.is_open() && rx.is_open());
+    let Pair {
+        _sender,
+        receiver,
+        tx,
+        rx,
+    } = connected_pair(&runtime, &config, &config, &negotiated(2, false));
 
     let mut next = 0u32;
     let mut peak = 0;
@@ -457,23 +473,16 @@ fn the_runtime_budget_bounds_every_connection_together() {
     })
     .unwrap();
     let mut pairs = Vec::new();
+    let config = ConnectionConfig::loopback();
     for _ in 0..2 {
-        let sender = Connection::new(&runtime, &ConnectionConfig::loopback()).unwrap();
-        let receiver = Connection::new(&runtime, &ConnectionConfig::loopback()).unwrap();
-        let tx = sender
-            .create_data_channel("r", &negotiated(1, true))
-            .unwrap();
-        let rx = receiver
-            .create_data_channel("r", &negotiated(1, true))
-            .unwrap();
-        connect(&sender, &receiver, |_| tx.is_open() && rx.is_open());
-        pairs.push((sender, receiver, tx, rx, 0u32, 0u32));
+        let pair = connected_pair(&runtime, &config, &config, &negotiated(1, true));
+        pairs.push((pair, 0u32, 0u32));
     }
     let mut peak = 0;
     let stall_end = Instant::now() + Duration::from_secs(2);
     while Instant::now() < stall_end {
-        for (_, _, tx, _, next, _) in &mut pairs {
-            while *next < COUNT && tx.send(&numbered(*next, 64 * KIB)).is_ok() {
+        for (pair, next, _) in &mut pairs {
+            while *next < COUNT && pair.tx.send(&numbered(*next, 64 * KIB)).is_ok() {
                 *next += 1;
             }
         }
@@ -490,13 +499,13 @@ fn the_runtime_budget_bounds_every_connection_together() {
         "{peak} bytes waiting, runtime budget {runtime_budget}"
     );
     let deadline = Instant::now() + Duration::from_secs(30);
-    while pairs.iter().any(|p| p.5 < COUNT) {
+    while pairs.iter().any(|p| p.2 < COUNT) {
         assert!(Instant::now() < deadline, "everything arrives once read");
-        for (_, _, tx, rx, next, received) in &mut pairs {
-            while *next < COUNT && tx.send(&numbered(*next, 64 * KIB)).is_ok() {
+        for (pair, next, received) in &mut pairs {
+            while *next < COUNT && pair.tx.send(&numbered(*next, 64 * KIB)).is_ok() {
                 *next += 1;
             }
-            while let Some(message) = rx.recv() {
+            while let Some(message) = pair.rx.recv() {
                 assert_eq!(number_of(&message.data), *received);
                 *received += 1;
             }

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use webrtc_mesh_core::{
-    ChannelOptions, Connection, ConnectionConfig, ConnectionEvent, ConnectionState, IceServer,
-    IceTransportPolicy, Runtime,
+    ChannelOptions, Connection, ConnectionConfig, ConnectionState, IceServer, IceTransportPolicy,
+    Runtime,
 };
 
 const USER: &str = "mesh";
@@ -181,29 +181,16 @@ fn negotiate(
     timeout: Duration,
     done: impl Fn() -> bool,
 ) -> (bool, Vec<String>) {
-    let mut candidates = Vec::new();
+    let mut seen = common::Exchanged::default();
     let deadline = Instant::now() + timeout;
     while !done() {
-        for (from, to) in [(a, b), (b, a)] {
-            while let Some(event) = from.poll_event() {
-                match event {
-                    ConnectionEvent::SessionDescription { sdp_type, sdp } => {
-                        to.set_remote_description(sdp_type.as_str(), &sdp).unwrap()
-                    }
-                    ConnectionEvent::IceCandidate { media, index, name } => {
-                        to.add_ice_candidate(&media, index, &name).unwrap();
-                        candidates.push(name);
-                    }
-                    ConnectionEvent::DataChannel(_) => {}
-                }
-            }
-        }
+        common::exchange(a, b, &mut seen);
         if Instant::now() > deadline {
-            return (false, candidates);
+            return (false, seen.candidates);
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    (true, candidates)
+    (true, seen.candidates)
 }
 
 fn channel(id: u16) -> ChannelOptions {

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use webrtc_mesh_core::{
-    Connection, ConnectionConfig, ConnectionEvent, Mesh, MeshEvent, Runtime, TransferMode,
+    Connection, ConnectionConfig, ConnectionEvent, DataChannel, Mesh, MeshEvent, Runtime,
+    TransferMode,
 };
 
 /// One mesh member and its connections, keyed by the remote peer's id.
@@ -48,6 +49,34 @@ pub fn relay(nodes: &mut [Node]) -> usize {
         }
     }
     delivered
+}
+
+/// What [`exchange`] saw besides relaying: the candidate lines it passed on, and the channels
+/// announced in-band to `a` (index 0) and to `b` (index 1).
+#[derive(Default)]
+pub struct Exchanged {
+    pub candidates: Vec<String>,
+    pub announced: [Vec<DataChannel>; 2],
+}
+
+/// Moves every pending description and candidate between two connections, both ways.
+pub fn exchange(a: &Connection, b: &Connection, seen: &mut Exchanged) {
+    for (from, to, side) in [(a, b, 1), (b, a, 0)] {
+        while let Some(event) = from.poll_event() {
+            match event {
+                ConnectionEvent::SessionDescription { sdp_type, sdp } => to
+                    .set_remote_description(sdp_type.as_str(), &sdp)
+                    .expect("remote description applies"),
+                ConnectionEvent::IceCandidate { media, index, name } => {
+                    to.add_ice_candidate(&media, index, &name)
+                        .expect("remote candidate applies");
+                    seen.candidates.push(name);
+                }
+                // Reported by `from` about its own side.
+                ConnectionEvent::DataChannel(channel) => seen.announced[1 - side].push(channel),
+            }
+        }
+    }
 }
 
 /// Relays signaling and polls every mesh once; mesh events are appended to each node.
