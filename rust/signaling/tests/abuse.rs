@@ -9,61 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::*;
-use webrtc_mesh_signaling::{ClientEvent, Limits, Message, MessageType, SignalingClient};
-
-/// A client of the crate, reading everything as it arrives.
-struct Client {
-    inner: SignalingClient,
-}
-
-impl Client {
-    fn open(url: &str) -> Client {
-        let client = Client {
-            inner: SignalingClient::connect(url, RUNTIME.handle()),
-        };
-        assert_eq!(client.next(), ClientEvent::Open);
-        client
-    }
-
-    fn next(&self) -> ClientEvent {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(event) = self.inner.poll() {
-                return event;
-            }
-            assert!(Instant::now() < deadline, "no event within {WAIT:?}");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-
-    fn expect(&self, kind: MessageType) -> Message {
-        match self.next() {
-            ClientEvent::Message(m) if m.kind == kind => m,
-            other => panic!("expected {kind:?}, got {other:?}"),
-        }
-    }
-
-    fn send(&self, kind: MessageType, id: i64, data: &str) {
-        assert!(self.inner.send(&Message::new(kind, id, data)));
-    }
-
-    /// Joins (or with "" creates) a mesh lobby; its id and the lobby's name.
-    fn join(&self, lobby: &str) -> (i64, String) {
-        self.send(MessageType::Join, 0, lobby);
-        let id = self.expect(MessageType::Id);
-        loop {
-            match self.next() {
-                ClientEvent::Message(m) if m.kind == MessageType::PeerConnect => {}
-                ClientEvent::Message(m) if m.kind == MessageType::Join => return (id.id, m.data),
-                other => panic!("unexpected {other:?} while joining"),
-            }
-        }
-    }
-}
-
-fn client(server: &Server) -> Client {
-    Client::open(&format!("ws://{}/", server.address()))
-}
+use webrtc_mesh_signaling::{ClientEvent, Limits, Message, MessageType};
 
 #[test]
 fn a_ping_flood_closes_the_flooder() {
@@ -72,11 +18,7 @@ fn a_ping_flood_closes_the_flooder() {
     let pings = frame(FIN | PING, &[b'p'; 125]).repeat(1000);
     let start = Instant::now();
     // 20,000 pings, none of their pongs read while sending.
-    for _ in 0..20 {
-        if flooder.send(&pings).is_err() {
-            break;
-        }
-    }
+    flooder.send_until_refused(&pings, 20);
     assert_eq!(
         flooder.close_frame(),
         Ok((1008, "Too many messages".to_string()))
@@ -92,8 +34,8 @@ fn a_ping_flood_closes_the_flooder() {
 #[test]
 fn members_flooding_the_host_under_their_burst_leave_it_connected() {
     let server = Server::start(Limits::default());
-    let host = client(&server);
-    let (_, lobby) = host.join("");
+    let host = server.client();
+    let (_, lobby, _) = host.join("", true);
     let members: Vec<Raw> = (0..3)
         .map(|_| {
             let mut member = server.raw();
@@ -177,11 +119,7 @@ fn a_sender_flooding_a_slow_reader_is_closed_and_the_reader_stays() {
     });
     // 450 offers of 60 KB, under the burst of 500 messages.
     let offer = text_frame(&Message::new(MessageType::Offer, 1, "o".repeat(60_000)));
-    for _ in 0..450 {
-        if flooder.send(&offer).is_err() {
-            break;
-        }
-    }
+    flooder.send_until_refused(&offer, 450);
     assert_eq!(
         flooder.close_frame(),
         Ok((1008, "Too many messages waiting for a peer".to_string()))
@@ -262,7 +200,7 @@ fn protocol_violations_get_a_close_frame_with_a_code() {
 #[test]
 fn a_message_over_the_limit_gets_its_1009_close_frame() {
     let server = Server::start(Limits::default());
-    let url = format!("ws://{}/", server.address());
+    let url = server.url();
     // A WebSocket library sending: it fails when the connection is reset while it still
     // sends, before it reads the close frame; so also a message larger than the sockets hold.
     for size in [70_000, 70_000, 70_000, 4 * MIB] {

@@ -4,10 +4,14 @@
 
 #![cfg(target_os = "linux")]
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::Raw;
 
 /// The child, killed and reaped however the test ends.
 struct Program {
@@ -89,39 +93,7 @@ fn cpu_ticks(pid: u32) -> u64 {
 /// Opens a WebSocket and creates a lobby; how long until the lobby's name arrived.
 fn join(address: SocketAddr) -> Duration {
     let start = Instant::now();
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    write!(
-        stream,
-        "GET / HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    .unwrap();
-    let mut seen = Vec::new();
-    let mut byte = [0u8; 1];
-    while !seen.ends_with(b"\r\n\r\n") {
-        stream.read_exact(&mut byte).unwrap();
-        seen.push(byte[0]);
-    }
-    assert!(seen.starts_with(b"HTTP/1.1 101"));
-    // {"type":0,"id":0,"data":""}, masked with a zero key.
-    let join = br#"{"type":0,"id":0,"data":""}"#;
-    let mut frame = vec![0x81, 0x80 | join.len() as u8, 0, 0, 0, 0];
-    frame.extend_from_slice(join);
-    stream.write_all(&frame).unwrap();
-    // Id, then Join: read until the second text frame.
-    let mut texts = 0;
-    while texts < 2 {
-        let mut head = [0u8; 2];
-        stream.read_exact(&mut head).unwrap();
-        assert!(head[1] < 126, "short frames only");
-        let mut payload = vec![0u8; usize::from(head[1])];
-        stream.read_exact(&mut payload).unwrap();
-        assert_eq!(head[0] & 0x0F, 1, "{}", String::from_utf8_lossy(&payload));
-        texts += 1;
-    }
+    Raw::open(address).join("");
     start.elapsed()
 }
 

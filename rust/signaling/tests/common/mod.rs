@@ -1,5 +1,6 @@
-//! What the test files share: a server on loopback that keeps its log, and a WebSocket client
-//! on a plain TCP socket that sends any bytes and reads only when asked.
+//! What the test files share: a server on loopback that keeps its log, a client of the crate
+//! that reads everything as it arrives, and a WebSocket client on a plain TCP socket that sends
+//! any bytes and reads only when asked.
 
 // Each test file uses a part of it.
 #![allow(dead_code)]
@@ -11,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tokio::runtime::Runtime;
-use webrtc_mesh_signaling::{Limits, Message, MessageType, SignalingServer};
+use webrtc_mesh_signaling::{
+    ClientEvent, Limits, Message, MessageType, SignalingClient, SignalingServer,
+};
 
 pub static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
     tokio::runtime::Builder::new_multi_thread()
@@ -55,6 +58,14 @@ impl Server {
         self.server.local_addr()
     }
 
+    pub fn url(&self) -> String {
+        format!("ws://{}/", self.address())
+    }
+
+    pub fn client(&self) -> Client {
+        Client::open(&self.url())
+    }
+
     pub fn raw(&self) -> Raw {
         Raw::open(self.address())
     }
@@ -69,6 +80,85 @@ impl Server {
             std::thread::sleep(Duration::from_millis(5));
         }
         false
+    }
+}
+
+/// A client of the crate, reading everything as it arrives.
+pub struct Client {
+    inner: SignalingClient,
+}
+
+impl Client {
+    pub fn open(url: &str) -> Client {
+        let inner = SignalingClient::connect(url, RUNTIME.handle());
+        let client = Client { inner };
+        assert_eq!(client.next(), ClientEvent::Open);
+        client
+    }
+
+    pub fn next(&self) -> ClientEvent {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(event) = self.inner.poll() {
+                return event;
+            }
+            assert!(Instant::now() < deadline, "no event within {WAIT:?}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    pub fn expect(&self, kind: MessageType) -> Message {
+        match self.next() {
+            ClientEvent::Message(m) if m.kind == kind => m,
+            other => panic!("expected {kind:?}, got {other:?}"),
+        }
+    }
+
+    pub fn expect_closed(&self) -> (u16, String) {
+        loop {
+            match self.next() {
+                ClientEvent::Closed { code, reason } => return (code, reason),
+                ClientEvent::Message(_) => continue,
+                other => panic!("expected a close, got {other:?}"),
+            }
+        }
+    }
+
+    /// Nothing arrives for a while.
+    pub fn expect_quiet(&self, wait: Duration) {
+        std::thread::sleep(wait);
+        assert_eq!(self.inner.poll(), None, "unexpected event");
+    }
+
+    pub fn send(&self, kind: MessageType, id: i64, data: &str) {
+        assert!(self.inner.send(&Message::new(kind, id, data)));
+    }
+
+    pub fn raw(&self, text: &str) {
+        assert!(self.inner.send_text(text.to_string()));
+    }
+
+    /// Joins (or with "" creates) a lobby; returns (assigned id, lobby name, peers announced).
+    pub fn join(&self, lobby: &str, mesh: bool) -> (i64, String, Vec<i64>) {
+        self.send(MessageType::Join, if mesh { 0 } else { 1 }, lobby);
+        let id = self.expect(MessageType::Id);
+        if lobby.is_empty() {
+            assert_eq!(
+                id.data,
+                if mesh { "true" } else { "" },
+                "mode of a new lobby"
+            );
+        }
+        let mut peers = Vec::new();
+        loop {
+            match self.next() {
+                ClientEvent::Message(m) if m.kind == MessageType::PeerConnect => peers.push(m.id),
+                ClientEvent::Message(m) if m.kind == MessageType::Join => {
+                    return (id.id, m.data, peers);
+                }
+                other => panic!("unexpected {other:?} while joining"),
+            }
+        }
     }
 }
 
@@ -138,6 +228,16 @@ impl Raw {
 
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.stream.write_all(bytes)
+    }
+
+    /// Sends `bytes` up to `times` times; stops at the first failed write, since a flooder's
+    /// writes fail once the server has closed it.
+    pub fn send_until_refused(&mut self, bytes: &[u8], times: usize) {
+        for _ in 0..times {
+            if self.send(bytes).is_err() {
+                break;
+            }
+        }
     }
 
     pub fn send_message(&mut self, kind: MessageType, id: i64, data: &str) {
