@@ -289,7 +289,20 @@ fn main() {
         }
     };
     // Profiling one stack: the others would only add noise to the profile.
-    let stacks: Vec<_> = stacks::all()
+    let all = stacks::all();
+    if let Some(unknown) = options
+        .stacks
+        .iter()
+        .find(|n| !all.iter().any(|s| s.name == n.as_str()))
+    {
+        let names: Vec<_> = all.iter().map(|s| s.name).collect();
+        eprintln!(
+            "webrtc-mesh-bench: no stack {unknown:?} in this build; stacks: {}",
+            names.join(", ")
+        );
+        std::process::exit(2);
+    }
+    let stacks: Vec<_> = all
         .into_iter()
         .filter(|s| options.stacks.is_empty() || options.stacks.iter().any(|n| n == s.name))
         .collect();
