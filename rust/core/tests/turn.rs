@@ -90,7 +90,7 @@ fn start_coturn(listen: Listen) -> Option<Coturn> {
             std::env::var_os("WEBRTC_MESH_REQUIRE_TURN").is_none(),
             "WEBRTC_MESH_REQUIRE_TURN is set but coturn's turnserver is not on PATH"
         );
-        common::skip("coturn's turnserver not found (Debian package coturn)");
+        common::skip::skip("coturn's turnserver not found (Debian package coturn)");
         return None;
     };
     let port = free_port();

@@ -22,6 +22,9 @@ use webrtc_mesh_core::{ConnectionConfig, Runtime};
 use webrtc_mesh_session::{MeshSession, SessionConfig, SessionEvent};
 use webrtc_mesh_signaling::{Limits, SignalingServer};
 
+#[path = "../../core/tests/common/skip.rs"]
+mod skip_log;
+
 const PAGE: &str = include_str!("browser/peer.html");
 const INSIDE: &str = "WEBRTC_MESH_BROWSER_NETNS";
 
@@ -33,24 +36,12 @@ fn find(program: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Says the test could not run, and why; `WEBRTC_MESH_SKIP_LOG` names a file where
-/// `tests/run.sh` counts it as skipped rather than passed.
 fn skip(why: &str) {
     assert!(
         std::env::var_os("WEBRTC_MESH_REQUIRE_BROWSER").is_none(),
         "WEBRTC_MESH_REQUIRE_BROWSER is set but {why}"
     );
-    eprintln!("SKIP: browser peer test: {why}");
-    if let Some(path) = std::env::var_os("WEBRTC_MESH_SKIP_LOG")
-        && let Ok(mut file) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-    {
-        use std::io::Write;
-        // One write of the whole line, so parallel appends do not interleave.
-        let _ = file.write_all(format!("browser peer test: {why}\n").as_bytes());
-    }
+    skip_log::skip(&format!("browser peer test: {why}"));
 }
 
 fn ip(namespace: &str, args: &[&str]) -> bool {

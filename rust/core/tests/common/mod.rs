@@ -2,32 +2,15 @@
 //! signaling server would.
 #![allow(dead_code)]
 
+pub mod skip;
+
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use webrtc_mesh_core::{
     Connection, ConnectionConfig, ConnectionEvent, DataChannel, Mesh, MeshEvent, Runtime,
     TransferMode,
 };
-
-/// Says that the calling test could not run, and why: on standard error, and as a line in the
-/// file `WEBRTC_MESH_SKIP_LOG` names, so `tests/run.sh` counts the test as skipped rather than
-/// passed (libtest has no such result of its own).
-pub fn skip(why: &str) {
-    let test = std::thread::current().name().unwrap_or("?").to_owned();
-    eprintln!("SKIP: {test}: {why}");
-    if let Some(path) = std::env::var_os("WEBRTC_MESH_SKIP_LOG")
-        && let Ok(mut file) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-    {
-        // One write of the whole line: tests run in parallel, and appends of one write each
-        // do not interleave.
-        let _ = file.write_all(format!("{test}: {why}\n").as_bytes());
-    }
-}
 
 /// One mesh member and its connections, keyed by the remote peer's id.
 pub struct Node {
