@@ -410,7 +410,12 @@ impl MeshSession {
         }
         // The higher id of each pair makes the offer, as in Godot's demo.
         if id < self.unique_id {
-            connection.create_offer();
+            let made = connection.create_offer();
+            if made != GdError::OK {
+                // The peer would wait for an offer that never comes; the backend has already
+                // said why.
+                self.fail(format!("could not make an offer for peer {id}: {made:?}"));
+            }
         }
         self.connections.insert(id, connection);
         self.base_mut()
