@@ -184,3 +184,73 @@ impl ConnectionConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_servers(urls: &[&str], username: &str) -> ConnectionConfig {
+        ConnectionConfig {
+            ice_servers: vec![IceServer {
+                urls: urls.iter().map(|u| u.to_string()).collect(),
+                username: username.into(),
+                credential: if username.is_empty() { "" } else { "p" }.into(),
+            }],
+            ..ConnectionConfig::default()
+        }
+    }
+
+    fn refused(config: &ConnectionConfig) -> String {
+        match config.validate() {
+            Err(Error::InvalidConfig(why)) => why,
+            other => panic!("expected InvalidConfig, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ice_server_urls_need_a_known_scheme_a_host_and_turn_credentials() {
+        assert!(
+            with_servers(&["stun:stun.example:3478"], "")
+                .validate()
+                .is_ok()
+        );
+        assert!(
+            with_servers(&["turn:relay.example?transport=tcp"], "u")
+                .validate()
+                .is_ok()
+        );
+        assert!(
+            with_servers(&["turns:relay.example"], "u")
+                .validate()
+                .is_ok()
+        );
+        assert!(refused(&with_servers(&["http://x"], "")).contains("must start with"));
+        assert!(refused(&with_servers(&["stun:"], "")).contains("no host"));
+        assert!(refused(&with_servers(&["turn:relay.example"], "")).contains("credential"));
+        assert!(refused(&with_servers(&[], "")).contains("no URL"));
+    }
+
+    #[test]
+    fn limits_and_ranges_must_leave_room_to_work() {
+        let config = |f: fn(&mut ConnectionConfig)| {
+            let mut config = ConnectionConfig::default();
+            f(&mut config);
+            config
+        };
+        assert!(ConnectionConfig::default().validate().is_ok());
+        assert!(ConnectionConfig::loopback().validate().is_ok());
+        assert!(refused(&config(|c| c.port_range = Some(0..=10))).contains("port range"));
+        #[allow(clippy::reversed_empty_ranges)]
+        let empty = config(|c| c.port_range = Some(10..=9));
+        assert!(refused(&empty).contains("port range"));
+        assert!(refused(&config(|c| c.receive_queue_limit = 0)).contains("above zero"));
+        assert!(
+            refused(&config(|c| c.receive_budget = MIN_RECEIVE_BUDGET - 1)).contains("minimum")
+        );
+        assert!(
+            config(|c| c.receive_budget = MIN_RECEIVE_BUDGET)
+                .validate()
+                .is_ok()
+        );
+    }
+}

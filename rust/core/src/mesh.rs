@@ -613,3 +613,71 @@ fn send_or_drop(channel: &DataChannel, data: &[u8]) -> Result<()> {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_layout_is_godots_with_the_lifetime_applied_and_extras_after() {
+        let layout = godot_channel_layout(40, &[TransferMode::Unreliable, TransferMode::Reliable]);
+        let summary: Vec<_> = layout
+            .iter()
+            .map(|c| {
+                (
+                    c.label.as_str(),
+                    c.options.negotiated_id,
+                    c.options.ordered,
+                    c.options.max_packet_life_time,
+                    c.mode,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("reliable", Some(1), true, None, TransferMode::Reliable),
+                (
+                    "ordered",
+                    Some(2),
+                    true,
+                    Some(40),
+                    TransferMode::UnreliableOrdered
+                ),
+                (
+                    "unreliable",
+                    Some(3),
+                    false,
+                    Some(40),
+                    TransferMode::Unreliable
+                ),
+                ("4", Some(4), false, Some(1), TransferMode::Unreliable),
+                ("5", Some(5), true, None, TransferMode::Reliable),
+            ]
+        );
+        assert!(layout.iter().all(|c| c.options.validate().is_ok()));
+    }
+
+    #[test]
+    fn channel_zero_picks_the_mode_and_channel_n_the_nth_extra() {
+        let mesh = Mesh::create_mesh(1, &[TransferMode::Reliable]).unwrap();
+        let index = |channel, mode| mesh.channel_index(channel, mode);
+        assert_eq!(index(0, TransferMode::Reliable), Ok(0));
+        assert_eq!(index(0, TransferMode::UnreliableOrdered), Ok(1));
+        assert_eq!(index(0, TransferMode::Unreliable), Ok(2));
+        // An extra channel is itself whatever the mode asked.
+        assert_eq!(index(1, TransferMode::Unreliable), Ok(3));
+        assert_eq!(
+            index(2, TransferMode::Reliable),
+            Err(Error::InvalidChannel(4))
+        );
+        assert_eq!(
+            index(-1, TransferMode::Reliable),
+            Err(Error::InvalidChannel(1))
+        );
+        for i in 0..mesh.channel_count() {
+            let expected = if i < 3 { 0 } else { i as i32 - 2 };
+            assert_eq!(godot_channel_of_index(i), expected);
+        }
+    }
+}
