@@ -121,6 +121,19 @@ fn charge(message: &Message) -> usize {
     message.data.capacity() + MESSAGE_OVERHEAD
 }
 
+/// What a channel has carried, as [`DataChannel::traffic`] reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChannelTraffic {
+    /// Messages handed to `send` and accepted.
+    pub messages_sent: u64,
+    /// Bytes of those messages.
+    pub bytes_sent: u64,
+    /// Messages received (including unreliable ones later dropped from a full inbox).
+    pub messages_received: u64,
+    /// Bytes of those messages.
+    pub bytes_received: u64,
+}
+
 /// Counters of one channel, updated without locks.
 #[derive(Default)]
 struct Counters {
@@ -485,15 +498,15 @@ impl DataChannel {
             .load(Ordering::Relaxed)
     }
 
-    /// (messages sent, bytes sent, messages received, bytes received)
-    pub fn counters(&self) -> (u64, u64, u64, u64) {
+    /// Messages and bytes this channel has carried each way so far.
+    pub fn traffic(&self) -> ChannelTraffic {
         let c = &self.inner.shared.counters;
-        (
-            c.messages_sent.load(Ordering::Relaxed),
-            c.bytes_sent.load(Ordering::Relaxed),
-            c.messages_received.load(Ordering::Relaxed),
-            c.bytes_received.load(Ordering::Relaxed),
-        )
+        ChannelTraffic {
+            messages_sent: c.messages_sent.load(Ordering::Relaxed),
+            bytes_sent: c.bytes_sent.load(Ordering::Relaxed),
+            messages_received: c.messages_received.load(Ordering::Relaxed),
+            bytes_received: c.bytes_received.load(Ordering::Relaxed),
+        }
     }
 
     /// Closes the channel; the remote end sees it closed. Messages already received stay

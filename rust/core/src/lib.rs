@@ -34,7 +34,7 @@ mod state;
 mod stats;
 mod turn_bridge;
 
-pub use channel::{ChannelOptions, DataChannel, Message};
+pub use channel::{ChannelOptions, ChannelTraffic, DataChannel, Message};
 pub use config::{
     ConnectionConfig, IceServer, IceTransportPolicy, MAX_DESCRIPTION_SIZE, MAX_MESSAGE_SIZE,
     MAX_REMOTE_CANDIDATES, MIN_RECEIVE_BUDGET,

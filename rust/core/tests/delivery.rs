@@ -350,7 +350,11 @@ fn a_full_inbox_drops_oldest_unreliable_and_holds_back_reliable() {
     connect_all(&mut nodes, Duration::from_secs(20));
     let inbox = |node: &Node, index: usize| {
         let channel = &node.mesh.peer_channels(2).unwrap()[index];
-        (channel.counters().2, channel.available(), channel.dropped())
+        (
+            channel.traffic().messages_received,
+            channel.available(),
+            channel.dropped(),
+        )
     };
     let send_all = |nodes: &mut [Node], mode| {
         for i in 0..COUNT {

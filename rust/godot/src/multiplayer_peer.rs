@@ -495,9 +495,9 @@ impl WebRtcMultiplayerPeerExtension {
         let (mut messages_sent, mut messages_received, mut buffered) = (0u64, 0u64, 0usize);
         let mut dropped = 0u64;
         for channel in channels {
-            let (sent, _, received, _) = channel.counters();
-            messages_sent += sent;
-            messages_received += received;
+            let traffic = channel.traffic();
+            messages_sent += traffic.messages_sent;
+            messages_received += traffic.messages_received;
             dropped += channel.dropped();
             buffered += channel.buffered_amount();
         }
