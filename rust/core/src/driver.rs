@@ -99,18 +99,13 @@ struct Core {
 }
 
 impl Core {
-    /// Channel `id` if someone can still read it. One whose every handle is gone is closed
-    /// here, and what still arrives on it dropped.
-    fn channel(&mut self, id: RTCDataChannelId) -> Option<DataChannel> {
-        let channel = self.channels.get(&id)?.upgrade();
-        if channel.is_none() {
-            self.channels.remove(&id);
-            self.refused.insert(id);
-            if let Some(mut rtc) = self.pc.data_channel(id) {
-                let _ = rtc.close();
-            }
+    /// Closes channel `id` for good: nobody will read it, so what still arrives is dropped.
+    fn refuse(&mut self, id: RTCDataChannelId) {
+        self.channels.remove(&id);
+        self.refused.insert(id);
+        if let Some(mut rtc) = self.pc.data_channel(id) {
+            let _ = rtc.close();
         }
-        channel
     }
 }
 
@@ -491,7 +486,7 @@ impl Driver {
     fn deliver(&self, core: &mut Core) -> bool {
         let mut any = false;
         if let Some((id, message)) = core.held.take()
-            && let Some(channel) = core.channel(id)
+            && let Some(channel) = self.channel(core, id)
             && let Err(message) = channel.offer(message)
         {
             core.held = Some((id, message));
@@ -502,11 +497,7 @@ impl Driver {
                 continue;
             };
             any = true;
-            let channel = match core.channels.contains_key(&id) {
-                true => core.channel(id),
-                false => self.remote_channel(core, id),
-            };
-            let Some(channel) = channel else {
+            let Some(channel) = self.channel(core, id) else {
                 continue;
             };
             let message = Message {
@@ -553,11 +544,7 @@ impl Driver {
             }
             RTCPeerConnectionEvent::OnDataChannel(event) => match event {
                 RTCDataChannelEvent::OnOpen(id) => {
-                    let channel = match core.channels.contains_key(&id) {
-                        true => core.channel(id),
-                        false => self.remote_channel(core, id),
-                    };
-                    if let Some(channel) = channel {
+                    if let Some(channel) = self.channel(core, id) {
                         channel.driven_opened();
                     }
                 }
@@ -581,16 +568,29 @@ impl Driver {
         }
     }
 
+    /// The channel a message or event for `id` goes to: a known one while someone holds it,
+    /// else one the remote peer has just announced. `None` when nobody will read it: refused,
+    /// or every handle gone (then it is closed here).
+    fn channel(&self, core: &mut Core, id: RTCDataChannelId) -> Option<DataChannel> {
+        match core.channels.get(&id).map(WeakDataChannel::upgrade) {
+            Some(Some(channel)) => Some(channel),
+            Some(None) => {
+                core.refuse(id);
+                None
+            }
+            None => self.remote_channel(core, id),
+        }
+    }
+
     /// Wraps a channel the remote peer announced in-band and reports it, or closes it when the
     /// connection refuses it (see [`Sink::admit_remote_channel`]).
     fn remote_channel(&self, core: &mut Core, id: RTCDataChannelId) -> Option<DataChannel> {
         if core.refused.contains(&id) {
             return None;
         }
-        let mut rtc = core.pc.data_channel(id)?;
+        let rtc = core.pc.data_channel(id)?;
         let Some(slot) = self.sink.admit_remote_channel() else {
-            let _ = rtc.close();
-            core.refused.insert(id);
+            core.refuse(id);
             return None;
         };
         let options = ChannelOptions {
