@@ -4,7 +4,10 @@
 
 pub mod skip;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::net::UdpSocket;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use webrtc_mesh_core::{
@@ -179,4 +182,129 @@ pub fn drain(node: &mut Node) -> Vec<(i32, usize, Vec<u8>)> {
         out.push((p.peer_id, p.channel_index, p.data.to_vec()));
     }
     out
+}
+
+/// A UDP relay on loopback that two connections talk through instead of directly, dropping,
+/// delaying or (during an outage) swallowing their datagrams: a bad network for ICE, DTLS and
+/// SCTP alike. Each side is told the other's candidate is the relay's socket facing it.
+pub struct LossyRelay {
+    facing: [std::net::SocketAddr; 2],
+    real: Arc<Mutex<[Option<std::net::SocketAddr>; 2]>>,
+    /// While set, nothing gets through.
+    pub outage: Arc<AtomicBool>,
+    /// Datagrams dropped per thousand, each way; may change while the relay runs.
+    pub loss_per_mille: Arc<AtomicU32>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LossyRelay {
+    /// Drops `loss_per_mille` of the datagrams each way (seeded, so runs repeat) and delays the
+    /// rest by `delay`.
+    pub fn start(loss_per_mille: u32, delay: Duration, seed: u64) -> LossyRelay {
+        let sockets = [0, 1].map(|_| UdpSocket::bind("127.0.0.1:0").unwrap());
+        for socket in &sockets {
+            socket.set_nonblocking(true).unwrap();
+        }
+        let facing = [0, 1].map(|i| sockets[i].local_addr().unwrap());
+        let real = Arc::new(Mutex::new([None, None]));
+        let outage = Arc::new(AtomicBool::new(false));
+        let loss = Arc::new(AtomicU32::new(loss_per_mille));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (real, outage, stop) = (real.clone(), outage.clone(), stop.clone());
+            let loss = loss.clone();
+            std::thread::spawn(move || {
+                let mut rng = seed | 1;
+                let mut in_flight: VecDeque<(Instant, usize, Vec<u8>)> = VecDeque::new();
+                let mut buf = vec![0u8; 65536];
+                while !stop.load(Ordering::Acquire) {
+                    let mut idle = true;
+                    for (side, socket) in sockets.iter().enumerate() {
+                        while let Ok((n, _)) = socket.recv_from(&mut buf) {
+                            idle = false;
+                            // xorshift: enough randomness for loss, and repeatable.
+                            rng ^= rng << 13;
+                            rng ^= rng >> 7;
+                            rng ^= rng << 17;
+                            let lost = (rng % 1000) < u64::from(loss.load(Ordering::Relaxed));
+                            if !lost && !outage.load(Ordering::Acquire) {
+                                // Came in facing `side`: goes out of the other socket to the
+                                // other side's real address.
+                                in_flight.push_back((
+                                    Instant::now() + delay,
+                                    1 - side,
+                                    buf[..n].to_vec(),
+                                ));
+                            }
+                        }
+                    }
+                    let now = Instant::now();
+                    while in_flight.front().is_some_and(|(due, _, _)| *due <= now) {
+                        let (_, to, datagram) = in_flight.pop_front().unwrap();
+                        // From the socket facing the receiver: the address it was told.
+                        if let Some(address) = real.lock().unwrap()[to] {
+                            let _ = sockets[to].send_to(&datagram, address);
+                        }
+                    }
+                    if idle {
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
+                }
+            })
+        };
+        LossyRelay {
+            facing,
+            real,
+            outage,
+            loss_per_mille: loss,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Relays signaling between `a` (side 0) and `b` (side 1) like [`exchange`], with each
+    /// candidate rewritten to the relay's socket facing its receiver.
+    pub fn exchange(&self, a: &Connection, b: &Connection, seen: &mut Exchanged) {
+        for (from, to, side) in [(a, b, 0), (b, a, 1)] {
+            while let Some(event) = from.poll_event() {
+                match event {
+                    ConnectionEvent::SessionDescription { sdp_type, sdp } => to
+                        .set_remote_description(sdp_type.as_str(), &sdp)
+                        .expect("remote description applies"),
+                    ConnectionEvent::IceCandidate { media, index, name } => {
+                        let name = self.rewrite(side, &name);
+                        to.add_ice_candidate(&media, index, &name)
+                            .expect("remote candidate applies");
+                        seen.candidates.push(name);
+                    }
+                    ConnectionEvent::DataChannel(channel) => seen.announced[side].push(channel),
+                }
+            }
+        }
+    }
+
+    /// Notes the real address in `side`'s candidate and puts the relay's socket facing the
+    /// other side in its place.
+    fn rewrite(&self, side: usize, candidate: &str) -> String {
+        let mut fields: Vec<String> = candidate.split(' ').map(str::to_owned).collect();
+        if let (Some(ip), Some(port)) = (fields.get(4), fields.get(5))
+            && let Ok(address) = format!("{ip}:{port}").parse()
+        {
+            self.real.lock().unwrap()[side] = Some(address);
+            let relay = self.facing[1 - side];
+            fields[4] = relay.ip().to_string();
+            fields[5] = relay.port().to_string();
+        }
+        fields.join(" ")
+    }
+}
+
+impl Drop for LossyRelay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
