@@ -1,23 +1,18 @@
-//! A data channel: its options, its inbox, and what fills the inbox: a task reading
-//! webrtc-rs's channel, or this crate's own [`Driver`].
+//! A data channel: its options, its inbox (which the driver fills), and the narrow
+//! [`Carrier`] interface through which it asks the driver to send.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
-use std::task::Poll;
 
 use bytes::BytesMut;
 use parking_lot::Mutex;
-use rtc::data_channel::RTCDataChannelId;
+use rtc::data_channel::{RTCDataChannelId, RTCDataChannelInit};
 use tokio::sync::Notify;
-use webrtc::data_channel::{DataChannel as RtcDataChannel, DataChannelEvent, RTCDataChannelInit};
 
 use crate::budget::{Budget, MESSAGE_OVERHEAD};
 use crate::config::MAX_MESSAGE_SIZE;
-use crate::driver::Driver;
-use crate::error::{Error, Result, from_webrtc};
-use crate::io_adapter::DriverKick;
-use crate::runtime::Runtime;
+use crate::error::{Error, Result};
 use crate::state::ChannelState;
 
 /// Options of a data channel, as in `WebRTCPeerConnection.create_data_channel`'s dictionary.
@@ -144,23 +139,31 @@ struct Counters {
     messages_dropped: AtomicU64,
 }
 
-/// The protocol side of a channel.
-enum Link {
-    /// A channel of webrtc-rs, read by a pump task.
-    WebRtc {
-        rtc: Arc<dyn RtcDataChannel>,
-        kick: Arc<DriverKick>,
-    },
-    /// A channel of this crate's driver, which fills the inbox itself. Weak: the driver holds
-    /// its channels.
-    Driven {
-        driver: Weak<Driver>,
-        id: RTCDataChannelId,
-    },
+/// What a channel needs of the driver that carries it. The driver holds its channels, and
+/// a channel reaches its driver only through this.
+pub(crate) trait Carrier: Send + Sync {
+    /// Sends one message on channel `id`; `is_string` marks `data` as UTF-8 text.
+    fn send(&self, id: RTCDataChannelId, data: &[u8], is_string: bool) -> Result<()>;
+    /// Bytes sent on channel `id` that SCTP has not yet released.
+    fn buffered_amount(&self, id: RTCDataChannelId) -> usize;
+    /// Starts closing channel `id`.
+    fn close_channel(&self, id: RTCDataChannelId);
 }
 
-/// What the pump task or the driver shares with the handles. No `Runtime` here: a task of the
-/// runtime must not keep the runtime itself alive.
+/// The protocol side of a channel: its driver (weakly, as the driver holds its channels) and
+/// its stream id there.
+struct Link {
+    carrier: Weak<dyn Carrier>,
+    id: RTCDataChannelId,
+}
+
+impl Link {
+    fn carrier(&self) -> Result<Arc<dyn Carrier>> {
+        self.carrier.upgrade().ok_or(Error::Closed)
+    }
+}
+
+/// What the driver shares with the handles.
 struct Shared {
     link: Link,
     state: AtomicU8,
@@ -175,7 +178,7 @@ impl Shared {
     /// gives it back (the caller holds it and stops reading until the waker is woken); a
     /// partially reliable one drops its oldest messages to make room, or this one if the
     /// budget is held by other channels.
-    fn offer(&self, message: Message) -> std::result::Result<(), Message> {
+    fn enqueue_received(&self, message: Message) -> std::result::Result<(), Message> {
         if self.closed_locally.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -212,7 +215,6 @@ impl Shared {
 }
 
 struct Inner {
-    runtime: Runtime,
     label: String,
     options: ChannelOptions,
     shared: Arc<Shared>,
@@ -251,51 +253,20 @@ impl std::fmt::Debug for DataChannel {
 }
 
 impl DataChannel {
-    /// Wraps a channel of webrtc-rs and starts the task that moves its events to the inbox.
-    pub(crate) fn start(
-        runtime: &Runtime,
-        rtc: Arc<dyn RtcDataChannel>,
-        label: String,
-        options: ChannelOptions,
-        limits: &InboxLimits,
-        kick: Arc<DriverKick>,
-        remote_slot: Option<RemoteSlot>,
-    ) -> DataChannel {
-        let channel = DataChannel::with_link(
-            runtime,
-            Link::WebRtc { rtc, kick },
-            label,
-            options,
-            limits,
-            Arc::new(Notify::new()),
-        );
-        runtime.spawn(pump(channel.inner.shared.clone(), remote_slot));
-        channel
-    }
-
-    /// A channel of this crate's driver; the driver fills its inbox and sets its state, and
-    /// `waker` (the driver's) is woken when a refused message may fit.
-    pub(crate) fn driven(
-        runtime: &Runtime,
-        driver: Weak<Driver>,
+    /// A channel carried by `carrier`, which fills its inbox and sets its state; `waker` (the
+    /// driver's) is woken when a refused message may fit.
+    pub(crate) fn new(
+        carrier: Weak<dyn Carrier>,
         id: RTCDataChannelId,
         label: String,
         options: ChannelOptions,
         limits: &InboxLimits,
         waker: Arc<Notify>,
     ) -> DataChannel {
-        DataChannel::with_link(
-            runtime,
-            Link::Driven { driver, id },
-            label,
-            options,
-            limits,
-            waker,
-        )
+        DataChannel::with_link(Link { carrier, id }, label, options, limits, waker)
     }
 
     fn with_link(
-        runtime: &Runtime,
         link: Link,
         label: String,
         options: ChannelOptions,
@@ -317,7 +288,6 @@ impl DataChannel {
         });
         DataChannel {
             inner: Arc::new(Inner {
-                runtime: runtime.clone(),
                 label,
                 options,
                 shared,
@@ -325,10 +295,10 @@ impl DataChannel {
         }
     }
 
-    /// Puts a received message in the inbox (driven channels). A reliable channel with a full
-    /// inbox or budget gives it back: the driver holds it and stops reading until woken.
-    pub(crate) fn offer(&self, message: Message) -> std::result::Result<(), Message> {
-        self.inner.shared.offer(message)
+    /// Puts a received message in the inbox. A reliable channel with a full inbox or budget
+    /// gives it back: the driver holds it and stops reading until woken.
+    pub(crate) fn enqueue_received(&self, message: Message) -> std::result::Result<(), Message> {
+        self.inner.shared.enqueue_received(message)
     }
 
     /// A reference for the driver, which must not keep alive a channel nobody else holds.
@@ -336,8 +306,8 @@ impl DataChannel {
         WeakDataChannel(Arc::downgrade(&self.inner))
     }
 
-    /// The channel opened (driven channels). A close requested before stays requested.
-    pub(crate) fn driven_opened(&self) {
+    /// The channel opened. A close requested before stays requested.
+    pub(crate) fn opened(&self) {
         let _ = self.inner.shared.state.compare_exchange(
             ChannelState::Connecting as u8,
             ChannelState::Open as u8,
@@ -347,7 +317,7 @@ impl DataChannel {
     }
 
     /// Sets the state as the driver saw it change.
-    pub(crate) fn set_driven_state(&self, state: ChannelState) {
+    pub(crate) fn state_changed(&self, state: ChannelState) {
         self.set_state(state);
     }
 
@@ -382,14 +352,8 @@ impl DataChannel {
     /// an error says why not ([`Error::BufferFull`] when the peer is not keeping up).
     pub fn send(&self, data: &[u8]) -> Result<()> {
         self.check_send(data.len())?;
-        match &self.inner.shared.link {
-            Link::WebRtc { rtc, .. } => self
-                .inner
-                .runtime
-                .block_on(rtc.try_send(BytesMut::from(data)))?
-                .map_err(from_webrtc)?,
-            Link::Driven { driver, id } => upgrade(driver)?.send(*id, data, false)?,
-        }
+        let link = &self.inner.shared.link;
+        link.carrier()?.send(link.id, data, false)?;
         self.count_sent(data.len());
         Ok(())
     }
@@ -397,14 +361,8 @@ impl DataChannel {
     /// Sends a text message.
     pub fn send_text(&self, text: &str) -> Result<()> {
         self.check_send(text.len())?;
-        match &self.inner.shared.link {
-            Link::WebRtc { rtc, .. } => self
-                .inner
-                .runtime
-                .block_on(rtc.try_send_text(text))?
-                .map_err(from_webrtc)?,
-            Link::Driven { driver, id } => upgrade(driver)?.send(*id, text.as_bytes(), true)?,
-        }
+        let link = &self.inner.shared.link;
+        link.carrier()?.send(link.id, text.as_bytes(), true)?;
         self.count_sent(text.len());
         Ok(())
     }
@@ -466,17 +424,9 @@ impl DataChannel {
         if !self.is_open() {
             return 0;
         }
-        match &self.inner.shared.link {
-            Link::WebRtc { rtc, .. } => {
-                match self.inner.runtime.block_on(rtc.outstanding_bytes()) {
-                    Ok(Ok(bytes)) => bytes,
-                    _ => 0,
-                }
-            }
-            Link::Driven { driver, id } => driver
-                .upgrade()
-                .map_or(0, |driver| driver.buffered_amount(*id)),
-        }
+        let link = &self.inner.shared.link;
+        link.carrier()
+            .map_or(0, |carrier| carrier.buffered_amount(link.id))
     }
 
     /// Counts a message the caller chose to drop rather than send (for instance an unreliable
@@ -521,17 +471,10 @@ impl DataChannel {
             return;
         }
         self.set_state(ChannelState::Closing);
-        match &self.inner.shared.link {
-            Link::WebRtc { rtc, .. } => {
-                let rtc = rtc.clone();
-                self.inner.runtime.spawn(async move {
-                    let _ = rtc.close().await;
-                });
-            }
-            Link::Driven { driver, id } => match driver.upgrade() {
-                Some(driver) => driver.close_channel(*id),
-                None => self.set_state(ChannelState::Closed),
-            },
+        let link = &self.inner.shared.link;
+        match link.carrier() {
+            Ok(carrier) => carrier.close_channel(link.id),
+            Err(_) => self.set_state(ChannelState::Closed),
         }
     }
 
@@ -540,93 +483,8 @@ impl DataChannel {
     }
 }
 
-fn upgrade(driver: &Weak<Driver>) -> Result<Arc<Driver>> {
-    driver.upgrade().ok_or(Error::Closed)
-}
-
 fn set_state(inner: &Shared, state: ChannelState) {
     inner.state.store(state as u8, Ordering::Release);
-}
-
-/// webrtc-rs 0.21.1 keeps received messages in SCTP while 256 wait for the application and
-/// picks them up only on the next datagram (see [`DriverKick`]). A run of events this long means
-/// that may have happened, so once the queue is empty the pump kicks the connection's driver.
-const KICK_AFTER_RUN: usize = 64;
-
-/// How often a pump waiting for room checks whether its channel was closed meanwhile.
-const RECHECK_CLOSED: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// Moves the channel's events into its inbox and state; ends when the channel or its
-/// connection closes. A channel the remote peer announced gives back its slot when it ends.
-async fn pump(inner: Arc<Shared>, _remote_slot: Option<RemoteSlot>) {
-    let Link::WebRtc { rtc, kick } = &inner.link else {
-        return;
-    };
-    // Events taken since the channel was last found empty.
-    let mut run = 0usize;
-    loop {
-        let mut next = std::pin::pin!(rtc.poll());
-        let ready = std::future::poll_fn(|cx| {
-            Poll::Ready(match next.as_mut().poll(cx) {
-                Poll::Ready(event) => Some(event),
-                Poll::Pending => None,
-            })
-        })
-        .await;
-        let event = match ready {
-            Some(event) => event,
-            None => {
-                if run >= KICK_AFTER_RUN {
-                    kick.wake_reads();
-                }
-                run = 0;
-                next.await
-            }
-        };
-        run += 1;
-        let Some(event) = event else {
-            break;
-        };
-        match event {
-            DataChannelEvent::OnOpen => {
-                // A close requested before the open stays requested.
-                let _ = inner.state.compare_exchange(
-                    ChannelState::Connecting as u8,
-                    ChannelState::Open as u8,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                );
-            }
-            DataChannelEvent::OnMessage(_) if Arc::strong_count(&inner) == 1 => {
-                // Every handle is gone: nobody will ever read this channel.
-                let _ = rtc.close().await;
-                break;
-            }
-            DataChannelEvent::OnMessage(message) => {
-                let mut message = Message {
-                    data: message.data,
-                    is_string: message.is_string,
-                };
-                // A reader that stopped reading holds back SCTP here, not memory: this
-                // channel's events wait in webrtc-rs, whose window then closes. The timeout
-                // lets a channel closed meanwhile drop the message and end.
-                while let Err(refused) = inner.offer(message) {
-                    if Arc::strong_count(&inner) == 1 {
-                        // Every handle is gone: nobody will ever read this channel.
-                        set_state(&inner, ChannelState::Closed);
-                        return;
-                    }
-                    message = refused;
-                    let room = inner.inbox.waker.notified();
-                    let _ = tokio::time::timeout(RECHECK_CLOSED, room).await;
-                }
-            }
-            DataChannelEvent::OnClosing => set_state(&inner, ChannelState::Closing),
-            DataChannelEvent::OnClose => break,
-            _ => {}
-        }
-    }
-    set_state(&inner, ChannelState::Closed);
 }
 
 /// One of a connection's in-band channel slots, given back when dropped.
@@ -641,9 +499,21 @@ impl Drop for RemoteSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::RuntimeConfig;
 
-    fn channel(runtime: &Runtime, budget: &Arc<Budget>, reliable: bool) -> DataChannel {
+    /// A carrier whose connection is gone.
+    struct Gone;
+
+    impl Carrier for Gone {
+        fn send(&self, _: RTCDataChannelId, _: &[u8], _: bool) -> Result<()> {
+            Err(Error::Closed)
+        }
+        fn buffered_amount(&self, _: RTCDataChannelId) -> usize {
+            0
+        }
+        fn close_channel(&self, _: RTCDataChannelId) {}
+    }
+
+    fn channel(budget: &Arc<Budget>, reliable: bool) -> DataChannel {
         let options = ChannelOptions {
             max_packet_life_time: (!reliable).then_some(100),
             ..Default::default()
@@ -654,15 +524,7 @@ mod tests {
         };
         let id = RTCDataChannelId::default();
         let waker = Arc::new(Notify::new());
-        DataChannel::driven(
-            runtime,
-            Weak::new(),
-            id,
-            "t".into(),
-            options,
-            &limits,
-            waker,
-        )
+        DataChannel::new(Weak::<Gone>::new(), id, "t".into(), options, &limits, waker)
     }
 
     fn message(len: usize, tag: u8) -> Message {
@@ -674,16 +536,15 @@ mod tests {
 
     #[test]
     fn a_reliable_inbox_refuses_past_the_budget_and_takes_again_once_read() {
-        let runtime = Runtime::new(&RuntimeConfig::default()).unwrap();
         let budget = Budget::new(3000, None);
-        let c = channel(&runtime, &budget, true);
-        assert!(c.offer(message(1000, 1)).is_ok());
-        assert!(c.offer(message(1000, 2)).is_ok());
-        let refused = c.offer(message(1000, 3)).unwrap_err();
+        let c = channel(&budget, true);
+        assert!(c.enqueue_received(message(1000, 1)).is_ok());
+        assert!(c.enqueue_received(message(1000, 2)).is_ok());
+        let refused = c.enqueue_received(message(1000, 3)).unwrap_err();
         assert_eq!(refused.data[0], 3, "the refused message comes back intact");
         assert_eq!(c.available(), 2);
         assert_eq!(c.recv().unwrap().data[0], 1);
-        assert!(c.offer(refused).is_ok());
+        assert!(c.enqueue_received(refused).is_ok());
         assert_eq!(budget.used(), 2 * (1000 + MESSAGE_OVERHEAD));
         drop(c);
         assert_eq!(budget.used(), 0, "a dropped channel gives its bytes back");
@@ -691,19 +552,18 @@ mod tests {
 
     #[test]
     fn an_unreliable_inbox_drops_its_oldest_or_the_new_one_when_others_hold_the_budget() {
-        let runtime = Runtime::new(&RuntimeConfig::default()).unwrap();
         let budget = Budget::new(3000, None);
-        let unreliable = channel(&runtime, &budget, false);
+        let unreliable = channel(&budget, false);
         for tag in 0..4 {
-            assert!(unreliable.offer(message(1000, tag)).is_ok());
+            assert!(unreliable.enqueue_received(message(1000, tag)).is_ok());
         }
         assert_eq!(unreliable.available(), 2, "the two newest fit");
         assert_eq!(unreliable.dropped(), 2);
         assert_eq!(unreliable.recv().unwrap().data[0], 2);
         // Another channel takes what is left; the unreliable one cannot make room.
-        let reliable = channel(&runtime, &budget, true);
-        assert!(reliable.offer(message(1800, 9)).is_ok());
-        assert!(unreliable.offer(message(1500, 5)).is_ok());
+        let reliable = channel(&budget, true);
+        assert!(reliable.enqueue_received(message(1800, 9)).is_ok());
+        assert!(unreliable.enqueue_received(message(1500, 5)).is_ok());
         assert_eq!(
             unreliable.available(),
             0,
@@ -716,12 +576,11 @@ mod tests {
 
     #[test]
     fn a_channel_closed_here_drops_what_still_arrives() {
-        let runtime = Runtime::new(&RuntimeConfig::default()).unwrap();
         let budget = Budget::new(3000, None);
-        let c = channel(&runtime, &budget, true);
-        assert!(c.offer(message(10, 1)).is_ok());
+        let c = channel(&budget, true);
+        assert!(c.enqueue_received(message(10, 1)).is_ok());
         c.close();
-        assert!(c.offer(message(10, 2)).is_ok());
+        assert!(c.enqueue_received(message(10, 2)).is_ok());
         assert_eq!(
             c.available(),
             1,

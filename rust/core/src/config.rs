@@ -139,7 +139,7 @@ impl ConnectionConfig {
                 match scheme {
                     "stun" | "stuns" => {}
                     "turn" | "turns" => {
-                        crate::turn_bridge::stream_target(url)?;
+                        crate::server_url::parse(url)?;
                         if server.username.is_empty() || server.credential.is_empty() {
                             return Err(Error::InvalidConfig(format!(
                                 "TURN server {url} needs a username and a credential"

@@ -5,225 +5,41 @@
 //! reports later (local candidates, descriptions, state changes) waits in a queue that
 //! [`Connection::poll_event`] drains.
 //!
-//! Two drivers sit underneath: connections with host candidates only (no STUN or TURN server)
-//! run on this crate's own [`Driver`], the rest on webrtc-rs's, which gathers server-reflexive
-//! and relayed candidates.
+//! Underneath, this crate's [`Driver`] runs the connection: its sockets, its STUN and TURN
+//! servers and the sans-IO peer connection of the `rtc` crate.
 
-use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU16, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use parking_lot::Mutex;
-use rtc::peer_connection::configuration::setting_engine::SctpMaxMessageSize;
-use rtc::peer_connection::transport::RTCDtlsRole;
-use webrtc::data_channel::DataChannel as RtcDataChannel;
-use webrtc::peer_connection::{
-    PeerConnection as RtcPeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfiguration, RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceConnectionState,
-    RTCIceGatheringState, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent,
-    RTCPeerConnectionState, RTCSdpType, RTCSessionDescription, RTCSignalingState, SettingEngine,
-    SettingEngineBuilder, StatsSelector,
+use rtc::peer_connection::configuration::setting_engine::{
+    SctpMaxMessageSize, SettingEngineBuilder,
 };
+use rtc::peer_connection::configuration::{
+    RTCConfigurationBuilder, RTCIceServer, RTCIceTransportPolicy,
+};
+use rtc::peer_connection::sdp::{RTCSdpType, RTCSessionDescription};
+use rtc::peer_connection::transport::{RTCDtlsRole, RTCIceCandidateInit};
 
-use crate::channel::{ChannelOptions, DataChannel, InboxLimits, RemoteSlot};
+use crate::channel::{ChannelOptions, DataChannel, InboxLimits};
 use crate::config::{
     ConnectionConfig, IceTransportPolicy, MAX_DESCRIPTION_SIZE, MAX_MESSAGE_SIZE,
     MAX_REMOTE_CANDIDATES,
 };
-use crate::driver::{self, Driver};
+use crate::connection_shared::{ConnectionEvent, ConnectionShared};
+use crate::driver::{self, Driver, Plan};
 use crate::error::{Error, Result};
-use crate::io_adapter::DriverKick;
-use crate::runtime::{Runtime, WeakRuntime};
+use crate::runtime::Runtime;
 use crate::state::{ConnectionState, GatheringState, SdpType, SignalingState};
 use crate::stats::ConnectionStats;
-use crate::turn_bridge::{self, Bridge};
-
-/// Something that happened on a connection, in the order it happened.
-#[derive(Debug, Clone)]
-pub enum ConnectionEvent {
-    /// A local offer or answer was created (and already applied); send it to the remote peer.
-    SessionDescription {
-        /// Offer or answer.
-        sdp_type: SdpType,
-        /// The SDP text.
-        sdp: String,
-    },
-    /// A local ICE candidate was found; send it to the remote peer.
-    IceCandidate {
-        /// Media stream id (`a=mid`) the candidate belongs to.
-        media: String,
-        /// Index of that media section.
-        index: i32,
-        /// The candidate line, `candidate:...`.
-        name: String,
-    },
-    /// The remote peer announced a channel in-band.
-    DataChannel(DataChannel),
-}
-
-/// State shared with the driver (webrtc-rs's event handler or this crate's [`Driver`]), which
-/// runs on the runtime's threads.
-pub(crate) struct Sink {
-    events: Mutex<VecDeque<ConnectionEvent>>,
-    pub(crate) connection: AtomicI32,
-    pub(crate) gathering: AtomicI32,
-    pub(crate) signaling: AtomicI32,
-    // The `a=mid` of our data section, which webrtc-rs leaves out of gathered candidates.
-    pub(crate) mid: Mutex<String>,
-    // Held weakly: the handler lives as long as webrtc-rs's driver task, which must not keep
-    // the runtime itself alive.
-    runtime: WeakRuntime,
-    // What bounds every channel's inbox: the connection's receive budget among them.
-    pub(crate) inbox: InboxLimits,
-    // In-band channels the remote peer has open, their cap, and whether they are refused
-    // outright (a mesh negotiates all of its channels).
-    remote_channels: Arc<AtomicUsize>,
-    max_remote_channels: usize,
-    refuse_remote_channels: AtomicBool,
-    // Wakes webrtc-rs's driver for work it would otherwise leave to a later packet or timer.
-    kick: Arc<DriverKick>,
-    // Candidates gathered while the description that announces them is being made. Gathering
-    // starts inside webrtc-rs's `set_local_description`, so without holding them a candidate
-    // could be polled (and signaled) before its offer or answer: the other side would refuse it.
-    held: Mutex<Option<Vec<ConnectionEvent>>>,
-}
-
-impl Sink {
-    pub(crate) fn push(&self, event: ConnectionEvent) {
-        if matches!(event, ConnectionEvent::IceCandidate { .. })
-            && let Some(held) = self.held.lock().as_mut()
-        {
-            held.push(event);
-            return;
-        }
-        self.events.lock().push_back(event);
-    }
-
-    /// A slot for a channel the remote peer announced in-band, or `None` if it must be closed:
-    /// over the cap, or refused outright.
-    pub(crate) fn admit_remote_channel(&self) -> Option<RemoteSlot> {
-        if self.refuse_remote_channels.load(Ordering::Acquire) {
-            return None;
-        }
-        let max = self.max_remote_channels;
-        self.remote_channels
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
-                (open < max).then_some(open + 1)
-            })
-            .ok()
-            .map(|_| RemoteSlot(self.remote_channels.clone()))
-    }
-
-    fn hold_candidates(&self) {
-        self.held.lock().get_or_insert_with(Vec::new);
-    }
-
-    fn release_candidates(&self) {
-        let held = self.held.lock().take();
-        if let Some(held) = held {
-            self.events.lock().extend(held);
-        }
-    }
-}
-
-struct Handler(Arc<Sink>);
-
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Handler {
-    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
-        if let Ok(init) = event.candidate.to_json() {
-            let media = self.0.mid.lock().clone();
-            self.0.push(ConnectionEvent::IceCandidate {
-                media,
-                index: 0,
-                name: init.candidate,
-            });
-        }
-    }
-
-    async fn on_signaling_state_change(&self, state: RTCSignalingState) {
-        self.0
-            .signaling
-            .store(SignalingState::from(state) as i32, Ordering::Release);
-    }
-
-    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
-        self.0
-            .gathering
-            .store(GatheringState::from(state) as i32, Ordering::Release);
-    }
-
-    async fn on_ice_connection_state_change(&self, _state: RTCIceConnectionState) {
-        // webrtc-rs 0.21.1 starts DTLS when ICE connects, and SCTP when DTLS completes, but
-        // sends their first packets only on its next timer: 50 and 200 ms more for every
-        // connection set up. Running the timers now sends them now.
-        self.0.kick.wake_timers();
-    }
-
-    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        self.0.kick.wake_timers();
-        // Closed is final: a late report from the driver must not revive a closed connection.
-        let state = ConnectionState::from(state) as i32;
-        let _ = self
-            .0
-            .connection
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
-                (old != ConnectionState::Closed as i32).then_some(state)
-            });
-    }
-
-    async fn on_data_channel(&self, rtc: Arc<dyn RtcDataChannel>) {
-        let Some(runtime) = self.0.runtime.upgrade() else {
-            return;
-        };
-        let Some(slot) = self.0.admit_remote_channel() else {
-            // Spawned: webrtc-rs's driver is the one calling this handler.
-            runtime.spawn(async move {
-                let _ = rtc.close().await;
-            });
-            return;
-        };
-        let options = ChannelOptions {
-            ordered: rtc.ordered().await.unwrap_or(true),
-            max_packet_life_time: rtc.max_packet_life_time().await.unwrap_or(None),
-            max_retransmits: rtc.max_retransmits().await.unwrap_or(None),
-            protocol: rtc.protocol().await.unwrap_or_default(),
-            negotiated_id: None,
-        };
-        let label = rtc.label().await.unwrap_or_default();
-        let channel = DataChannel::start(
-            &runtime,
-            rtc,
-            label,
-            options,
-            &self.0.inbox,
-            self.0.kick.clone(),
-            Some(slot),
-        );
-        self.0.push(ConnectionEvent::DataChannel(channel));
-    }
-}
-
-/// What drives a connection.
-enum Backend {
-    /// webrtc-rs's driver: connections with STUN or TURN servers.
-    WebRtc {
-        rtc: Arc<dyn RtcPeerConnection>,
-        // TURN-over-stream bridges; kept until webrtc-rs has closed, so it can still release
-        // its allocations through them.
-        bridges: Mutex<Vec<Bridge>>,
-    },
-    /// This crate's driver: host candidates only.
-    Own(Arc<Driver>),
-}
 
 struct Inner {
     runtime: Runtime,
-    backend: Backend,
-    sink: Arc<Sink>,
+    driver: Arc<Driver>,
+    shared: Arc<ConnectionShared>,
     remote_set: AtomicBool,
     // Candidates that arrived before the remote description; applied right after it.
     early_candidates: Mutex<Vec<RTCIceCandidateInit>>,
@@ -231,7 +47,7 @@ struct Inner {
     remote_candidates: AtomicUsize,
     channels: Mutex<Vec<DataChannel>>,
     // The last description this connection created, as sent out: scripts pass it back to
-    // `set_local_description`, and webrtc-rs's own copy of it differs in text.
+    // `set_local_description`, which must not apply it twice.
     created: Mutex<Option<(SdpType, String)>>,
     closed: AtomicBool,
 }
@@ -240,23 +56,7 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // Without an explicit close the driver's tasks would keep running.
         if !self.closed.swap(true, Ordering::AcqRel) {
-            self.shut_down();
-        }
-    }
-}
-
-impl Inner {
-    fn shut_down(&self) {
-        match &self.backend {
-            Backend::WebRtc { rtc, bridges } => {
-                let rtc = rtc.clone();
-                let bridges = std::mem::take(&mut *bridges.lock());
-                self.runtime.spawn_closing(async move {
-                    let _ = rtc.close().await;
-                    drop(bridges);
-                });
-            }
-            Backend::Own(driver) => driver.close(),
+            self.driver.close();
         }
     }
 }
@@ -282,50 +82,29 @@ impl Connection {
     pub fn new(runtime: &Runtime, config: &ConnectionConfig) -> Result<Connection> {
         config.validate()?;
         let udp_addr = local_udp_address(config.bind_address, config.port_range.as_ref())?;
-        let sink = Arc::new(Sink {
-            events: Mutex::new(VecDeque::new()),
-            connection: AtomicI32::new(ConnectionState::New as i32),
-            gathering: AtomicI32::new(GatheringState::New as i32),
-            signaling: AtomicI32::new(SignalingState::Stable as i32),
-            mid: Mutex::new("0".to_owned()),
-            runtime: runtime.downgrade(),
-            inbox: InboxLimits {
+        let shared = Arc::new(ConnectionShared::new(
+            InboxLimits {
                 messages: config.receive_queue_limit,
                 budget: runtime.connection_budget(config.receive_budget),
             },
-            remote_channels: Arc::default(),
-            max_remote_channels: config.max_remote_channels,
-            refuse_remote_channels: AtomicBool::new(false),
-            kick: Arc::default(),
-            held: Mutex::new(None),
-        });
-        // TURN over TCP and TLS goes through bridges that webrtc-rs sees as UDP TURN servers.
-        let mut bridges = Vec::new();
-        let mut ice_servers = Vec::with_capacity(config.ice_servers.len());
-        for server in &config.ice_servers {
-            let mut urls = Vec::with_capacity(server.urls.len());
-            for url in &server.urls {
-                let Some(target) = turn_bridge::stream_target(url)? else {
-                    urls.push(url.clone());
-                    continue;
-                };
-                let tls = match target.tls {
-                    true => Some(turn_bridge::tls_config(&config.tls_ca_certificates)?),
-                    false => None,
-                };
-                let bridge = turn_bridge::start(runtime, target, tls)?;
-                urls.push(format!("turn:{}", bridge.address));
-                bridges.push(bridge);
-            }
-            ice_servers.push(RTCIceServer {
-                urls,
-                username: server.username.clone(),
-                credential: server.credential.clone(),
-            });
-        }
+            config.max_remote_channels,
+        ));
+        let plan = Plan::new(runtime, config)?;
         let rtc_config = RTCConfigurationBuilder::new()
             .with_certificates(runtime.certificate().into_iter().collect())
-            .with_ice_servers(ice_servers)
+            // The driver asks the servers; the peer connection only checks that a relay-only
+            // policy has a TURN server to relay through.
+            .with_ice_servers(
+                config
+                    .ice_servers
+                    .iter()
+                    .map(|server| RTCIceServer {
+                        urls: server.urls.clone(),
+                        username: server.username.clone(),
+                        credential: server.credential.clone(),
+                    })
+                    .collect(),
+            )
             .with_ice_transport_policy(match config.ice_transport_policy {
                 IceTransportPolicy::All => RTCIceTransportPolicy::All,
                 IceTransportPolicy::Relay => RTCIceTransportPolicy::Relay,
@@ -363,27 +142,21 @@ impl Connection {
                     .min(u32::MAX as usize) as u32,
             )
             .build();
-        let backend = if config.ice_servers.is_empty() {
-            let pc = driver::build(rtc_config, settings)?;
-            let addresses = driver::host_addresses(udp_addr);
-            let driver = Driver::start(
-                runtime,
-                pc,
-                &addresses,
-                sink.clone(),
-                config.send_buffer_limit,
-            )?;
-            Backend::Own(driver)
-        } else {
-            Self::webrtc_backend(
-                runtime, config, rtc_config, settings, &sink, udp_addr, bridges,
-            )?
-        };
+        let pc = driver::build(rtc_config, settings)?;
+        let addresses = driver::host_addresses(udp_addr);
+        let driver = Driver::start(
+            runtime,
+            pc,
+            &addresses,
+            plan,
+            shared.clone(),
+            config.send_buffer_limit,
+        )?;
         Ok(Connection {
             inner: Arc::new(Inner {
                 runtime: runtime.clone(),
-                backend,
-                sink,
+                driver,
+                shared,
                 remote_set: AtomicBool::new(false),
                 early_candidates: Mutex::new(Vec::new()),
                 remote_candidates: AtomicUsize::new(0),
@@ -391,36 +164,6 @@ impl Connection {
                 created: Mutex::new(None),
                 closed: AtomicBool::new(false),
             }),
-        })
-    }
-
-    fn webrtc_backend(
-        runtime: &Runtime,
-        config: &ConnectionConfig,
-        rtc_config: RTCConfiguration,
-        settings: SettingEngine,
-        sink: &Arc<Sink>,
-        udp_addr: SocketAddr,
-        bridges: Vec<Bridge>,
-    ) -> Result<Backend> {
-        let uses_turn = config
-            .ice_servers
-            .iter()
-            .flat_map(|s| &s.urls)
-            .any(|url| url.starts_with("turn"));
-        let builder = PeerConnectionBuilder::new()
-            .with_configuration(rtc_config)
-            .with_setting_engine(settings)
-            .with_handler(Arc::new(Handler(sink.clone())))
-            .with_runtime(runtime.connection_adapter(uses_turn, sink.kick.clone()))
-            .with_udp_addrs(vec![udp_addr])
-            .with_data_channel_send_buffer_limit(config.send_buffer_limit);
-        let rtc = runtime
-            .block_on(builder.build())?
-            .map_err(|e| Error::InvalidConfig(e.to_string()))?;
-        Ok(Backend::WebRtc {
-            rtc: Arc::new(rtc),
-            bridges: Mutex::new(bridges),
         })
     }
 
@@ -445,24 +188,14 @@ impl Connection {
     /// [`ConnectionEvent::SessionDescription`] by the next [`poll_event`](Self::poll_event).
     pub fn create_offer(&self) -> Result<()> {
         self.check_open()?;
-        self.inner.sink.hold_candidates();
+        self.inner.shared.hold_candidates();
         let result = self.make_offer();
-        self.inner.sink.release_candidates();
+        self.inner.shared.release_candidates();
         result
     }
 
     fn make_offer(&self) -> Result<()> {
-        let sdp = match &self.inner.backend {
-            Backend::WebRtc { rtc, .. } => {
-                let offer = self.inner.runtime.block_on(async {
-                    let offer = rtc.create_offer(None).await?;
-                    rtc.set_local_description(offer.clone()).await?;
-                    Ok::<_, webrtc::error::Error>(offer)
-                })?;
-                offer.map_err(|e| Error::InvalidState(e.to_string()))?.sdp
-            }
-            Backend::Own(driver) => driver.create_offer()?,
-        };
+        let sdp = self.inner.driver.create_offer()?;
         self.set_signaling(SignalingState::HaveLocalOffer);
         self.local_description_applied(SdpType::Offer, sdp);
         Ok(())
@@ -483,14 +216,7 @@ impl Connection {
             return Ok(());
         }
         let desc = build_description(kind, sdp)?;
-        match &self.inner.backend {
-            Backend::WebRtc { rtc, .. } => self
-                .inner
-                .runtime
-                .block_on(rtc.set_local_description(desc))?
-                .map_err(|e| Error::InvalidSdp(e.to_string()))?,
-            Backend::Own(driver) => driver.set_local_description(desc)?,
-        }
+        self.inner.driver.set_local_description(desc)?;
         self.set_signaling(match kind {
             SdpType::Offer => SignalingState::HaveLocalOffer,
             SdpType::Pranswer => SignalingState::HaveLocalPranswer,
@@ -530,10 +256,10 @@ impl Connection {
         }
         self.count_remote_candidates(candidates)?;
         if kind == SdpType::Offer {
-            self.inner.sink.hold_candidates();
+            self.inner.shared.hold_candidates();
         }
         let result = self.apply_remote(kind, desc);
-        self.inner.sink.release_candidates();
+        self.inner.shared.release_candidates();
         if result.is_err() {
             // Refused descriptions bring no candidates.
             self.inner
@@ -544,29 +270,10 @@ impl Connection {
     }
 
     fn apply_remote(&self, kind: SdpType, desc: RTCSessionDescription) -> Result<()> {
-        let rtc = match &self.inner.backend {
-            Backend::WebRtc { rtc, .. } => rtc,
-            Backend::Own(driver) => {
-                let answer = driver.set_remote_description(desc, kind == SdpType::Offer)?;
-                return self.remote_applied(kind, answer);
-            }
-        };
-        let answer = self.inner.runtime.block_on(async {
-            rtc.set_remote_description(desc)
-                .await
-                .map_err(|e| Error::InvalidSdp(e.to_string()))?;
-            if kind != SdpType::Offer {
-                return Ok::<_, Error>(None);
-            }
-            let answer = rtc
-                .create_answer(None)
-                .await
-                .map_err(|e| Error::InvalidSdp(e.to_string()))?;
-            rtc.set_local_description(answer.clone())
-                .await
-                .map_err(|e| Error::InvalidSdp(e.to_string()))?;
-            Ok(Some(answer.sdp))
-        })??;
+        let answer = self
+            .inner
+            .driver
+            .set_remote_description(desc, kind == SdpType::Offer)?;
         self.remote_applied(kind, answer)
     }
 
@@ -587,24 +294,11 @@ impl Connection {
             // candidate for another session, which ICE simply never uses.
             let _ = self.apply_candidate(candidate);
         }
-        self.inner.sink.kick.wake_timers();
         Ok(())
     }
 
     fn apply_candidate(&self, candidate: RTCIceCandidateInit) -> Result<()> {
-        match &self.inner.backend {
-            Backend::WebRtc { rtc, .. } => {
-                let added = self
-                    .inner
-                    .runtime
-                    .block_on(rtc.add_ice_candidate(candidate))?;
-                added.map_err(|e| Error::InvalidCandidate(e.to_string()))?;
-                // ICE checks the new pair on its next timer, up to an interval later; run it now.
-                self.inner.sink.kick.wake_timers();
-                Ok(())
-            }
-            Backend::Own(driver) => driver.add_remote_candidate(candidate),
-        }
+        self.inner.driver.add_remote_candidate(candidate)
     }
 
     /// Adds a remote ICE candidate (trickle). `name` is the candidate line, with or without
@@ -660,15 +354,12 @@ impl Connection {
     /// channels are all negotiated: an unread in-band channel would only hold the receive
     /// budget.
     pub fn refuse_remote_channels(&self) {
-        self.inner
-            .sink
-            .refuse_remote_channels
-            .store(true, Ordering::Release);
+        self.inner.shared.refuse_remote_channels();
     }
 
     /// Bytes of received messages waiting unread on this connection's channels.
     pub fn received_bytes_waiting(&self) -> usize {
-        self.inner.sink.inbox.budget.used()
+        self.inner.shared.inbox.budget.used()
     }
 
     /// Creates a data channel. Allowed only before the connection starts connecting, like
@@ -697,49 +388,31 @@ impl Connection {
                 "a channel with id {id} already exists"
             )));
         }
-        let channel = match &self.inner.backend {
-            Backend::WebRtc { rtc, .. } => {
-                let dc = self
-                    .inner
-                    .runtime
-                    .block_on(rtc.create_data_channel(label, Some(options.to_init())))?
-                    .map_err(|e| Error::InvalidParameter(e.to_string()))?;
-                DataChannel::start(
-                    &self.inner.runtime,
-                    dc,
-                    label.to_owned(),
-                    options.clone(),
-                    &self.inner.sink.inbox,
-                    self.inner.sink.kick.clone(),
-                    None,
-                )
-            }
-            Backend::Own(driver) => driver.create_data_channel(label, options)?,
-        };
+        let channel = self.inner.driver.create_data_channel(label, options)?;
         self.inner.channels.lock().push(channel.clone());
         Ok(channel)
     }
 
     /// Takes the oldest pending event.
     pub fn poll_event(&self) -> Option<ConnectionEvent> {
-        self.inner.sink.events.lock().pop_front()
+        self.inner.shared.pop_event()
     }
 
     /// Overall connection state.
     pub fn connection_state(&self) -> ConnectionState {
-        ConnectionState::from_i32(self.inner.sink.connection.load(Ordering::Acquire))
+        ConnectionState::from_i32(self.inner.shared.connection.load(Ordering::Acquire))
             .unwrap_or(ConnectionState::Closed)
     }
 
     /// ICE candidate gathering state.
     pub fn gathering_state(&self) -> GatheringState {
-        GatheringState::from_i32(self.inner.sink.gathering.load(Ordering::Acquire))
+        GatheringState::from_i32(self.inner.shared.gathering.load(Ordering::Acquire))
             .unwrap_or(GatheringState::Complete)
     }
 
     /// Offer/answer state.
     pub fn signaling_state(&self) -> SignalingState {
-        SignalingState::from_i32(self.inner.sink.signaling.load(Ordering::Acquire))
+        SignalingState::from_i32(self.inner.shared.signaling.load(Ordering::Acquire))
             .unwrap_or(SignalingState::Closed)
     }
 
@@ -749,26 +422,22 @@ impl Connection {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        let sink = &self.inner.sink;
-        sink.connection
+        let shared = &self.inner.shared;
+        shared
+            .connection
             .store(ConnectionState::Closed as i32, Ordering::Release);
-        sink.signaling
+        shared
+            .signaling
             .store(SignalingState::Closed as i32, Ordering::Release);
         for channel in self.inner.channels.lock().iter() {
             channel.close();
         }
-        self.inner.shut_down();
+        self.inner.driver.close();
     }
 
     /// Statistics of the selected candidate pair and the transport.
     pub fn stats(&self) -> Result<ConnectionStats> {
-        let report = match &self.inner.backend {
-            Backend::WebRtc { rtc, .. } => self
-                .inner
-                .runtime
-                .block_on(rtc.get_stats(Instant::now(), StatsSelector::None))?,
-            Backend::Own(driver) => driver.stats()?,
-        };
+        let report = self.inner.driver.stats()?;
         Ok(ConnectionStats::from_report(
             &report,
             self.connection_state(),
@@ -777,14 +446,14 @@ impl Connection {
 
     fn set_signaling(&self, state: SignalingState) {
         self.inner
-            .sink
+            .shared
             .signaling
             .store(state as i32, Ordering::Release);
     }
 
     fn remember_mid(&self, sdp: &str) {
         if let Some(mid) = sdp.lines().find_map(|l| l.trim().strip_prefix("a=mid:")) {
-            *self.inner.sink.mid.lock() = mid.to_owned();
+            *self.inner.shared.mid.lock() = mid.to_owned();
         }
     }
 
@@ -792,7 +461,7 @@ impl Connection {
         self.remember_mid(&sdp);
         *self.inner.created.lock() = Some((sdp_type, sdp.clone()));
         self.inner
-            .sink
+            .shared
             .push(ConnectionEvent::SessionDescription { sdp_type, sdp });
     }
 }
@@ -836,7 +505,8 @@ fn local_udp_address(ip: IpAddr, range: Option<&RangeInclusive<u16>>) -> Result<
     let start = u32::from(NEXT.fetch_add(1, Ordering::Relaxed)) % len;
     for k in 0..len {
         let port = *range.start() + ((start + k) % len) as u16;
-        // Probing with a throwaway socket: webrtc-rs binds the address itself.
+        // Probing with a throwaway socket: the driver binds the address (on every interface
+        // when it is unspecified).
         if UdpSocket::bind((ip, port)).is_ok() {
             return Ok(SocketAddr::new(ip, port));
         }

@@ -38,8 +38,6 @@ pub enum Error {
     Refused,
     /// The connection or channel is closed.
     Closed,
-    /// The call was made from a thread of the core's own runtime, where blocking is forbidden.
-    WrongThread,
     /// Operating system error (socket, thread).
     Io(String),
     /// Anything else the WebRTC stack reported.
@@ -67,10 +65,6 @@ impl fmt::Display for Error {
             Error::BufferFull => write!(f, "send buffer is full; the peer is not keeping up"),
             Error::Refused => write!(f, "new connections are refused"),
             Error::Closed => write!(f, "the connection or channel is closed"),
-            Error::WrongThread => write!(
-                f,
-                "called from a thread of the WebRTC runtime; call from the game thread instead"
-            ),
             Error::Io(why) => write!(f, "I/O error: {why}"),
             Error::Internal(why) => write!(f, "WebRTC error: {why}"),
         }
@@ -85,12 +79,16 @@ impl From<std::io::Error> for Error {
     }
 }
 
-/// Classifies an error of webrtc-rs that has no more specific meaning in the caller's context.
-pub(crate) fn from_webrtc(e: webrtc::error::Error) -> Error {
-    use webrtc::error::Error as E;
+/// The core's error for a send of `len` bytes the protocol refused.
+pub(crate) fn from_send(e: rtc::shared::error::Error, len: usize) -> Error {
+    use rtc::shared::error::Error as E;
     match e {
         E::ErrDataChannelClosed | E::ErrConnectionClosed => Error::Closed,
-        E::ErrSendBufferFull => Error::BufferFull,
+        E::ErrDataChannelNotOpen => Error::InvalidState("channel is not open yet".into()),
+        E::ErrOutboundPacketTooLarge => Error::PacketTooLarge {
+            size: len,
+            max: crate::config::MAX_MESSAGE_SIZE,
+        },
         other => Error::Internal(other.to_string()),
     }
 }

@@ -22,24 +22,25 @@ mod budget;
 mod channel;
 mod config;
 mod connection;
+mod connection_shared;
 mod driver;
 mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-mod io_adapter;
 mod mesh;
 mod runtime;
+mod server_url;
 mod state;
 mod stats;
-mod turn_bridge;
 
 pub use channel::{ChannelOptions, ChannelTraffic, DataChannel, Message};
 pub use config::{
     ConnectionConfig, IceServer, IceTransportPolicy, MAX_DESCRIPTION_SIZE, MAX_MESSAGE_SIZE,
     MAX_REMOTE_CANDIDATES, MIN_RECEIVE_BUDGET,
 };
-pub use connection::{Connection, ConnectionEvent};
+pub use connection::Connection;
+pub use connection_shared::ConnectionEvent;
 pub use error::{Error, Result};
 pub use mesh::{
     ChannelSpec, DEFAULT_DISCONNECT_GRACE, DisconnectReason, MAX_PEER_ID, Mesh, MeshEvent,

@@ -2,9 +2,8 @@
 //! when the last connection using it is gone.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use parking_lot::Mutex;
 use rtc::peer_connection::certificate::{CertificateParams, RTCCertificate};
@@ -13,14 +12,9 @@ use tokio::runtime::Handle;
 use crate::budget::Budget;
 use crate::config::MIN_RECEIVE_BUDGET;
 use crate::error::{Error, Result};
-use crate::io_adapter::{DriverKick, IoAdapter};
 
 /// Default name of the runtime's threads (visible in debuggers and `top -H`).
 pub const THREAD_NAME: &str = "webrtc-mesh";
-
-/// How long dropping the last handle waits for connections still closing, so remote peers
-/// hear of the close instead of timing out.
-const CLOSE_GRACE: Duration = Duration::from_millis(250);
 
 /// How long dropping the last handle waits for tasks to stop before leaving them behind.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(300);
@@ -60,19 +54,11 @@ impl Default for RuntimeConfig {
     }
 }
 
-/// Longest a relayed packet waits in webrtc-rs before it is sent; see `IoAdapter::max_sleep`.
-const RELAY_PACING: Duration = Duration::from_millis(1);
-
 struct Inner {
     // `Option` so it can be moved out and shut down with a timeout, by `Drop` or by
     // `Runtime::shutdown_shared`.
     tokio: Mutex<Option<tokio::runtime::Runtime>>,
     handle: Handle,
-    adapter: Arc<IoAdapter>,
-    // For connections through a TURN relay; see `IoAdapter::max_sleep`.
-    relay_adapter: Arc<IoAdapter>,
-    // Close tasks still running; see `CLOSE_GRACE`.
-    closing: Arc<AtomicUsize>,
     // Largest SCTP receive window the sockets' kernel buffers can back; see `window_cap`.
     receive_window_cap: usize,
     // The DTLS certificate every connection presents; see `Runtime::certificate`.
@@ -92,15 +78,7 @@ impl Inner {
     fn stop(&self) {
         let tokio = self.tokio.lock().take();
         if let Some(tokio) = tokio {
-            let inside_runtime = Handle::try_current().is_ok();
-            let deadline = Instant::now() + CLOSE_GRACE;
-            while !inside_runtime
-                && self.closing.load(Ordering::Acquire) > 0
-                && Instant::now() < deadline
-            {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            if inside_runtime {
+            if Handle::try_current().is_ok() {
                 // Dropped from inside a runtime (a task held the last handle): blocking here would
                 // panic, so let the threads wind down on their own.
                 tokio.shutdown_background();
@@ -166,16 +144,10 @@ impl Runtime {
             .enable_all()
             .build()?;
         let handle = tokio.handle().clone();
-        let adapter = IoAdapter::new(handle.clone(), config.socket_buffer_size);
-        let relay_adapter = Arc::new(adapter.paced(RELAY_PACING));
-        let adapter = Arc::new(adapter);
         Ok(Runtime {
             inner: Arc::new(Inner {
                 tokio: Mutex::new(Some(tokio)),
                 handle,
-                adapter,
-                relay_adapter,
-                closing: Arc::new(AtomicUsize::new(0)),
                 receive_window_cap: window_cap(config.socket_buffer_size),
                 certificate: Mutex::new(None),
                 socket_buffer_size: config.socket_buffer_size,
@@ -186,8 +158,7 @@ impl Runtime {
 
     /// Stops the shared runtime now, even if connections still hold it (they were leaked, or
     /// the host is exiting): its threads must not outlive the code they run, e.g. when the
-    /// library is about to be unloaded. Connections still closing get a moment to tell their
-    /// peers. Connections used after this report [`Error::Closed`].
+    /// library is about to be unloaded. Connections used after this report [`Error::Closed`].
     pub fn shutdown_shared() {
         let inner = std::mem::take(&mut *SHARED.lock()).upgrade();
         if let Some(inner) = inner {
@@ -244,20 +215,6 @@ impl Runtime {
         self.inner.receive_window_cap
     }
 
-    /// The adapter for one connection, whose sockets `kick` wakes; `relay` for connections that
-    /// may use a TURN relay.
-    pub(crate) fn connection_adapter(
-        &self,
-        relay: bool,
-        kick: Arc<DriverKick>,
-    ) -> Arc<dyn webrtc::runtime::Runtime> {
-        let base = match relay {
-            true => &self.inner.relay_adapter,
-            false => &self.inner.adapter,
-        };
-        Arc::new(base.for_connection(kick))
-    }
-
     /// Starts `future` on the runtime and lets it run on its own.
     pub(crate) fn spawn<F>(&self, future: F)
     where
@@ -265,38 +222,6 @@ impl Runtime {
     {
         // After a forced shutdown the task is dropped unstarted, which is all that can happen.
         drop(self.inner.handle.spawn(future));
-    }
-
-    /// Like [`spawn`](Self::spawn) for a task that closes a connection: dropping the last
-    /// handle gives such tasks a moment to finish.
-    pub(crate) fn spawn_closing<F>(&self, future: F)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        let closing = self.inner.closing.clone();
-        closing.fetch_add(1, Ordering::AcqRel);
-        self.spawn(async move {
-            future.await;
-            closing.fetch_sub(1, Ordering::AcqRel);
-        });
-    }
-
-    pub(crate) fn downgrade(&self) -> WeakRuntime {
-        WeakRuntime(Arc::downgrade(&self.inner))
-    }
-
-    /// Runs a short operation of the WebRTC stack to completion on the calling thread. Used for
-    /// calls that only take the connection's lock (set a description, queue a message): they
-    /// finish in microseconds and let errors be returned to the caller directly.
-    pub(crate) fn block_on<F: Future>(&self, future: F) -> Result<F::Output> {
-        if Handle::try_current().is_ok() {
-            return Err(Error::WrongThread);
-        }
-        if self.inner.tokio.lock().is_none() {
-            // Stopped by `shutdown_shared`: blocking on timers of a stopped runtime would panic.
-            return Err(Error::Closed);
-        }
-        Ok(self.inner.handle.block_on(future))
     }
 }
 
@@ -330,14 +255,4 @@ fn window_cap(socket_buffer_size: usize) -> usize {
         })
         .unwrap_or(0);
     (granted / 4).max(FLOOR)
-}
-
-/// A runtime reference that does not keep it running; held by tasks of the runtime itself.
-#[derive(Clone)]
-pub(crate) struct WeakRuntime(Weak<Inner>);
-
-impl WeakRuntime {
-    pub(crate) fn upgrade(&self) -> Option<Runtime> {
-        self.0.upgrade().map(|inner| Runtime { inner })
-    }
 }

@@ -1,9 +1,10 @@
 //! States and kinds, numbered exactly as Godot's WebRTC classes number them, so a binding passes
 //! them through as integers.
 
-use webrtc::data_channel::RTCDataChannelState;
-use webrtc::peer_connection::{
-    RTCIceGatheringState, RTCPeerConnectionState, RTCSdpType, RTCSignalingState,
+use rtc::data_channel::RTCDataChannelState;
+use rtc::peer_connection::sdp::RTCSdpType;
+use rtc::peer_connection::state::{
+    RTCIceGatheringState, RTCPeerConnectionState, RTCSignalingState,
 };
 
 macro_rules! godot_enum {

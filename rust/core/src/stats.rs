@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use webrtc::peer_connection::{RTCIceCandidateType, RTCStatsReport, RTCStatsReportEntry};
+use rtc::peer_connection::transport::RTCIceCandidateType;
+use rtc::statistics::report::{RTCStatsReport, RTCStatsReportEntry};
 
 use crate::state::ConnectionState;
 

@@ -90,13 +90,13 @@ fn connected_pair(
     }
 }
 
-/// Loopback, host candidates only: the core's own driver.
+/// Loopback, host candidates only.
 fn host_only() -> ConnectionConfig {
     ConnectionConfig::loopback()
 }
 
-/// Loopback with a STUN server configured (one that never answers; host candidates still win):
-/// the driver of connections played over the internet.
+/// Loopback with a STUN server configured (one that never answers; host candidates still win),
+/// as connections played over the internet are.
 fn stun_configured() -> ConnectionConfig {
     ConnectionConfig {
         ice_servers: vec![IceServer {
@@ -153,8 +153,6 @@ fn in_band_channels_flooded_and_never_read_hold_no_more_than_the_budget() {
 }
 
 #[test]
-#[ignore = "webrtc-rs's driver (STUN/TURN connections) keeps up to 256 messages per channel \
-            beyond the budget; holds once every connection runs on the core's driver"]
 fn in_band_channels_flooded_and_never_read_hold_no_more_than_the_budget_with_stun() {
     in_band_flood(stun_configured());
 }
@@ -327,8 +325,6 @@ fn a_stalled_reader_holds_back_reliable_data_within_budget_and_loses_none() {
 }
 
 #[test]
-#[ignore = "webrtc-rs's driver (STUN/TURN connections) keeps up to 256 messages per channel \
-            beyond the budget; holds once every connection runs on the core's driver"]
 fn a_stalled_reader_holds_back_reliable_data_within_budget_and_loses_none_with_stun() {
     stalled_reliable_reader(stun_configured());
 }

@@ -23,7 +23,6 @@ pub fn code(error: &Error) -> GdError {
         Error::BufferFull => GdError::ERR_BUSY,
         Error::Refused => GdError::ERR_UNAUTHORIZED,
         Error::Closed => GdError::ERR_CONNECTION_ERROR,
-        Error::WrongThread => GdError::ERR_UNAVAILABLE,
         Error::Io(_) => GdError::ERR_CANT_CREATE,
         Error::Internal(_) => GdError::FAILED,
     }

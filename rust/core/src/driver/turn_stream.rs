@@ -1,10 +1,10 @@
 //! TURN over TCP (`turn:host?transport=tcp`) and TLS (`turns:host`).
 //!
-//! webrtc-rs's relay client speaks TURN over UDP only. Each TCP or TLS server therefore gets a
-//! bridge: a UDP socket on 127.0.0.1 that webrtc-rs is told is the TURN server, joined to one
-//! TCP or TLS stream to the real server. TURN itself (allocations, permissions, channels,
-//! credentials) stays webrtc-rs's; the bridge only moves whole messages. Every datagram holds one
-//! STUN or ChannelData message; on the stream a message is framed by its own length field, and
+//! The TURN client speaks in datagrams. Each TCP or TLS server therefore gets a bridge: a UDP
+//! socket on 127.0.0.1 that the driver treats as the TURN server, joined to one TCP or TLS
+//! stream to the real server. TURN itself (allocations, permissions, channels, credentials)
+//! stays the driver's; the bridge only moves whole messages. Every datagram holds one STUN or
+//! ChannelData message; on the stream a message is framed by its own length field, and
 //! ChannelData is padded to a multiple of four bytes there (RFC 8656, section 12.5).
 
 use std::io::{self, Read, Write};
@@ -44,83 +44,6 @@ pub(crate) struct StreamTarget {
     pub(crate) host: String,
     pub(crate) port: u16,
     pub(crate) tls: bool,
-}
-
-/// What a `turn:`/`turns:` URL asks for: `None` when webrtc-rs reaches the server itself (TURN
-/// over UDP), the stream target for TCP and TLS, an error for what is not supported.
-pub(crate) fn stream_target(url: &str) -> Result<Option<StreamTarget>> {
-    let bad = |why: &str| Error::InvalidConfig(format!("TURN URL {url:?}: {why}"));
-    let Some((scheme, rest)) = url.split_once(':') else {
-        return Ok(None);
-    };
-    let tls = match scheme {
-        "turn" => false,
-        "turns" => true,
-        _ => return Ok(None),
-    };
-    let (host_port, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let mut transport = None;
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=') {
-            Some(("transport", value)) => transport = Some(value.to_ascii_lowercase()),
-            _ => return Err(bad(&format!("unknown parameter {pair:?}"))),
-        }
-    }
-    match (tls, transport.as_deref()) {
-        (false, None | Some("udp")) => return Ok(None),
-        (false, Some("tcp")) | (true, None | Some("tcp")) => {}
-        (true, Some("udp")) => {
-            return Err(bad(
-                "TURN over DTLS is not supported; use turns: with transport=tcp (TLS)",
-            ));
-        }
-        (_, Some(other)) => {
-            return Err(bad(&format!(
-                "transport {other:?} is neither \"udp\" nor \"tcp\""
-            )));
-        }
-    }
-    let default_port = if tls { 5349 } else { 3478 };
-    let (host, port) = split_host_port(host_port, default_port).map_err(|why| bad(&why))?;
-    Ok(Some(StreamTarget { host, port, tls }))
-}
-
-fn split_host_port(text: &str, default_port: u16) -> std::result::Result<(String, u16), String> {
-    let (host, port) = if let Some(bracketed) = text.strip_prefix('[') {
-        let (host, after) = bracketed
-            .split_once(']')
-            .ok_or("an IPv6 address lacks its closing ']'")?;
-        match after {
-            "" => (host, None),
-            _ => (
-                host,
-                Some(
-                    after
-                        .strip_prefix(':')
-                        .ok_or("junk after the IPv6 address")?,
-                ),
-            ),
-        }
-    } else if text.matches(':').count() > 1 {
-        return Err("an IPv6 address must be written in brackets, [addr]:port".into());
-    } else {
-        match text.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (text, None),
-        }
-    };
-    if host.is_empty() {
-        return Err("no host".into());
-    }
-    let port = match port {
-        None => default_port,
-        Some(p) => p
-            .parse::<u16>()
-            .ok()
-            .filter(|&p| p != 0)
-            .ok_or_else(|| format!("port {p:?} is not a number in 1..=65535"))?,
-    };
-    Ok((host.to_owned(), port))
 }
 
 /// The TLS client configuration for `turns:` servers: the given PEM certificate authorities
@@ -180,7 +103,7 @@ fn system_ca_bundle() -> Option<Vec<u8>> {
 
 /// A running bridge. Dropping it stops the bridge and closes its stream.
 pub(crate) struct Bridge {
-    /// The UDP address webrtc-rs sends TURN messages to.
+    /// The UDP address the driver sends this server's TURN messages to.
     pub(crate) address: SocketAddr,
     _stop: oneshot::Sender<()>,
 }
@@ -212,7 +135,7 @@ pub(crate) fn start(
         };
         tokio::select! {
             _ = stopped => {}
-            // An error ends the bridge: webrtc-rs then sees the TURN server as unreachable.
+            // An error ends the bridge: the driver then sees the TURN server as unreachable.
             _ = run(socket, target, tls) => {}
         }
     });
@@ -246,7 +169,7 @@ async fn run(
     if let Some(tls) = tls.as_mut() {
         send_tls(tls, &mut writer, &mut wire_out).await?; // ClientHello
     }
-    // webrtc-rs's socket; replies go to whoever sent last (only local processes can reach a
+    // The driver's socket; replies go to whoever sent last (only local processes can reach a
     // socket bound to 127.0.0.1).
     let mut client: Option<SocketAddr> = None;
     let mut datagram = vec![0u8; 65_536];
@@ -384,56 +307,6 @@ pub(crate) fn next_message(stream: &[u8]) -> io::Result<Option<(usize, usize)>> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn target(url: &str) -> Option<StreamTarget> {
-        stream_target(url).unwrap()
-    }
-
-    #[test]
-    fn urls_select_the_transport() {
-        assert_eq!(target("turn:relay.example"), None);
-        assert_eq!(target("turn:relay.example:3478?transport=udp"), None);
-        assert_eq!(target("stun:relay.example"), None);
-        assert_eq!(
-            target("turn:relay.example?transport=tcp"),
-            Some(StreamTarget {
-                host: "relay.example".into(),
-                port: 3478,
-                tls: false
-            })
-        );
-        assert_eq!(
-            target("turns:relay.example"),
-            Some(StreamTarget {
-                host: "relay.example".into(),
-                port: 5349,
-                tls: true
-            })
-        );
-        assert_eq!(
-            target("turns:[::1]:443?transport=TCP"),
-            Some(StreamTarget {
-                host: "::1".into(),
-                port: 443,
-                tls: true
-            })
-        );
-        for bad in [
-            "turns:relay.example?transport=udp",
-            "turn:relay.example?transport=sctp",
-            "turn:relay.example:0?transport=tcp",
-            "turn:relay.example:http?transport=tcp",
-            "turn:::1:3478?transport=tcp",
-            "turn:[::1?transport=tcp",
-            "turn:relay.example?foo=bar",
-            "turns::5349",
-        ] {
-            assert!(
-                matches!(stream_target(bad), Err(Error::InvalidConfig(_))),
-                "{bad} accepted"
-            );
-        }
-    }
 
     #[test]
     fn channel_data_is_padded_on_the_stream_and_unpadded_off_it() {

@@ -1,5 +1,5 @@
-//! The core's own driver for connections with host candidates only (no STUN or TURN server:
-//! LAN and loopback), over the sans-IO peer connection of the `rtc` crate.
+//! The driver of every connection: the sans-IO peer connection of the `rtc` crate, its
+//! sockets, its STUN and TURN servers and its timers.
 //!
 //! webrtc-rs's driver hands every message across tasks and channels (caller -> driver task ->
 //! data-channel task -> application) and wakes for each; on a 60 Hz mesh that costs ~55 us of
@@ -8,10 +8,18 @@
 //! the task that read it, and one more task per connection runs the protocol timers. No
 //! message crosses a thread on the way out, and one crossing on the way in.
 
-use std::cell::RefCell;
+mod gather;
+mod servers;
+mod sockets;
+mod tasks;
+mod turn_stream;
+
+pub(crate) use sockets::host_addresses;
+#[cfg(feature = "fuzzing")]
+pub(crate) use turn_stream::{frame_for_stream, next_message};
+
 use std::collections::{HashMap, HashSet};
-use std::io::{ErrorKind, IoSliceMut};
-use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -22,26 +30,24 @@ use rtc::data_channel::RTCDataChannelId;
 use rtc::peer_connection::event::{RTCDataChannelEvent, RTCPeerConnectionEvent};
 use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::sdp::RTCSessionDescription;
-use rtc::peer_connection::transport::{
-    CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
-};
+use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::sansio::Protocol;
-use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use rtc::statistics::StatsSelector;
 use rtc::statistics::report::RTCStatsReport;
-use tokio::io::Interest;
-use tokio::net::UdpSocket;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use webrtc::runtime::{RecvMeta, Transmit, UdpSockRef, UdpSocketState};
 
-use crate::channel::{ChannelOptions, DataChannel, Message, RemoteSlot, WeakDataChannel};
-use crate::connection::{ConnectionEvent, Sink};
+pub(crate) use gather::Plan;
+use servers::{Servers, Target};
+use sockets::{Run, Socket};
+use turn_stream::Bridge;
+
+use crate::channel::{Carrier, ChannelOptions, DataChannel, Message, RemoteSlot, WeakDataChannel};
+use crate::connection_shared::{ConnectionEvent, ConnectionShared};
 use crate::error::{Error, Result};
 use crate::runtime::Runtime;
 use crate::state::{ChannelState, ConnectionState, GatheringState, SignalingState};
-
 /// Datagrams read per pass before the protocol's output is flushed: enough to batch a burst's
 /// acknowledgements, few enough that timers and senders are not held up.
 const READ_BATCH: usize = 64;
@@ -51,30 +57,6 @@ const READ_BATCH: usize = 64;
 /// one pass of the protocol per packet, not per message. A lone message, or the first of a
 /// burst, goes out at once from the caller's thread.
 const COALESCE: Duration = Duration::from_micros(20);
-
-/// Room for one read: a datagram, or the run of datagrams the kernel coalesced (GRO) into it.
-const READ_SLOT: usize = 64 * 1024;
-
-/// Most bytes handed to the kernel in one segmented (GSO) send.
-const GSO_BYTES: usize = 64 * 1024;
-
-/// One local UDP socket: its address (the host candidate), a handle for sending from any
-/// thread, the reactor's handle for the reading task, and the batching state (segmented sends
-/// and coalesced reads where the kernel offers them).
-struct Socket {
-    local: SocketAddr,
-    send: StdUdpSocket,
-    recv: Arc<UdpSocket>,
-    batch: UdpSocketState,
-}
-
-thread_local! {
-    // The read buffer, one per runtime thread rather than per connection: a 16-peer mesh has
-    // 240 connections, and only the one being read needs it. One buffer per call, not a
-    // `recvmmsg` batch: with eight, 1% of round trips took ~4 ms here (p99 189 us with one),
-    // and coalesced reads already bring a burst in at once.
-    static READ_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
 
 struct Core {
     pc: RTCPeerConnection,
@@ -90,12 +72,30 @@ struct Core {
     // what still arrives on them is dropped).
     remote: HashMap<RTCDataChannelId, RemoteSlot>,
     refused: HashSet<RTCDataChannelId>,
-    gathered: bool,
+    // The STUN and TURN servers, the ones ready to ask (names resolved), and whether names
+    // are still resolving.
+    servers: Servers,
+    targets: Vec<Target>,
+    resolving: bool,
+    gathering: Gathering,
+    relay_only: bool,
     closed: bool,
     // When datagrams were last sent, and whether messages wait for the timer task to send
     // them (see `COALESCE`).
     last_flush: Instant,
     flush_pending: bool,
+}
+
+/// How far gathering has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gathering {
+    /// No local description yet.
+    Idle,
+    /// Host candidates given; the servers are asked once their names resolve.
+    Hosts,
+    /// The servers are asked; complete when all have answered.
+    Servers,
+    Complete,
 }
 
 impl Core {
@@ -113,39 +113,37 @@ impl Core {
 pub(crate) struct Driver {
     core: Mutex<Core>,
     sockets: Vec<Socket>,
-    sink: Arc<Sink>,
+    shared: Arc<ConnectionShared>,
     // Wakes the timer task: its deadline moved earlier, or reading may resume (a reader made
     // room in an inbox or a receive budget).
     wake: Arc<Notify>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
-    runtime: Runtime,
+    // Kept as long as the connection: the streams to its TCP and TLS TURN servers.
+    _bridges: Vec<Bridge>,
     send_buffer_limit: usize,
     // For channels made inside a pass (announced by the peer), which hold the driver weakly.
     me: Weak<Driver>,
 }
 
 impl Driver {
-    /// Binds the connection's sockets (one per local address) and starts its tasks.
+    /// Binds the connection's sockets (one per local address), starts its tasks and, when
+    /// its servers have names, their resolution.
     pub(crate) fn start(
         runtime: &Runtime,
         pc: RTCPeerConnection,
         addresses: &[SocketAddr],
-        sink: Arc<Sink>,
+        plan: Plan,
+        shared: Arc<ConnectionShared>,
         send_buffer_limit: usize,
     ) -> Result<Arc<Driver>> {
         let _entered = runtime.tokio_handle().enter();
-        let mut sockets = Vec::with_capacity(addresses.len());
-        let mut failure = None;
-        for address in addresses {
-            // An interface that refuses the bind (going down, say) only loses its candidate.
-            match bind(runtime, *address) {
-                Ok(socket) => sockets.push(socket),
-                Err(e) => failure = Some(Error::Io(format!("cannot bind UDP {address}: {e}"))),
-            }
-        }
-        if sockets.is_empty() {
-            return Err(failure.unwrap_or_else(|| Error::Io("no local address to bind".into())));
-        }
+        let sockets = sockets::bind_all(runtime, addresses)?;
+        let Plan {
+            ready,
+            unresolved,
+            bridges,
+            relay_only,
+        } = plan;
         let driver = Arc::new_cyclic(|me| Driver {
             core: Mutex::new(Core {
                 pc,
@@ -154,28 +152,32 @@ impl Driver {
                 held: None,
                 remote: HashMap::new(),
                 refused: HashSet::new(),
-                gathered: false,
+                servers: Servers::default(),
+                targets: ready,
+                resolving: !unresolved.is_empty(),
+                gathering: Gathering::Idle,
+                relay_only,
                 closed: false,
                 last_flush: Instant::now(),
                 flush_pending: false,
             }),
             sockets,
-            sink,
+            shared,
             wake: Arc::new(Notify::new()),
             tasks: Mutex::new(Vec::new()),
-            runtime: runtime.clone(),
+            _bridges: bridges,
             send_buffer_limit,
             me: me.clone(),
         });
-        let mut tasks = Vec::with_capacity(driver.sockets.len() + 1);
+        let handle = runtime.tokio_handle();
+        let mut tasks = Vec::with_capacity(driver.sockets.len() + 2);
         for index in 0..driver.sockets.len() {
-            tasks.push(
-                runtime
-                    .tokio_handle()
-                    .spawn(read_loop(Arc::downgrade(&driver), index)),
-            );
+            tasks.push(handle.spawn(tasks::read_loop(Arc::downgrade(&driver), index)));
         }
-        tasks.push(runtime.tokio_handle().spawn(timer_loop(driver.clone())));
+        tasks.push(handle.spawn(tasks::timer_loop(driver.clone())));
+        if !unresolved.is_empty() {
+            tasks.push(handle.spawn(tasks::resolve(Arc::downgrade(&driver), unresolved)));
+        }
         *driver.tasks.lock() = tasks;
         Ok(driver)
     }
@@ -279,64 +281,16 @@ impl Driver {
             .create_data_channel(label, Some(options.to_init()))
             .map_err(|e| Error::InvalidParameter(e.to_string()))?
             .id();
-        let channel = DataChannel::driven(
-            &self.runtime,
+        let channel = DataChannel::new(
             self.me.clone(),
             id,
             label.to_owned(),
             options.clone(),
-            &self.sink.inbox,
+            &self.shared.inbox,
             self.wake.clone(),
         );
         core.channels.insert(id, channel.downgrade());
         Ok(channel)
-    }
-
-    /// Sends one message on channel `id`, from the caller's thread to the socket. `is_string`
-    /// marks `data` as UTF-8 text.
-    pub(crate) fn send(&self, id: RTCDataChannelId, data: &[u8], is_string: bool) -> Result<()> {
-        let mut core = self.lock()?;
-        let limit = self.send_buffer_limit;
-        let mut channel = core.pc.data_channel(id).ok_or(Error::Closed)?;
-        if channel.outstanding_bytes() + data.len() > limit {
-            return Err(Error::BufferFull);
-        }
-        let now = Instant::now();
-        let sent = match std::str::from_utf8(data) {
-            Ok(text) if is_string => channel.send_text(now, text),
-            _ => channel.send(now, BytesMut::from(data)),
-        };
-        sent.map_err(|e| from_rtc(e, data.len()))?;
-        if core.flush_pending {
-            return Ok(());
-        }
-        if now.duration_since(core.last_flush) < COALESCE {
-            core.flush_pending = true;
-            self.wake.notify_one();
-            return Ok(());
-        }
-        self.flush(&mut core);
-        self.settle_deadline(&mut core);
-        Ok(())
-    }
-
-    /// Bytes sent on channel `id` that SCTP has not yet released.
-    pub(crate) fn buffered_amount(&self, id: RTCDataChannelId) -> usize {
-        let mut core = self.core.lock();
-        core.pc
-            .data_channel(id)
-            .map_or(0, |channel| channel.outstanding_bytes())
-    }
-
-    /// Starts closing channel `id`.
-    pub(crate) fn close_channel(&self, id: RTCDataChannelId) {
-        let Ok(mut core) = self.lock() else {
-            return;
-        };
-        if let Some(mut channel) = core.pc.data_channel(id) {
-            let _ = channel.close();
-        }
-        self.settle(&mut core);
     }
 
     /// Statistics of the transport and the selected pair.
@@ -354,6 +308,7 @@ impl Driver {
                 return;
             }
             let _ = core.pc.close();
+            core.servers.close(Instant::now());
             self.flush(&mut core);
             core.closed = true;
             core.held = None;
@@ -361,40 +316,65 @@ impl Driver {
             std::mem::take(&mut core.channels)
         };
         for channel in channels.values().filter_map(WeakDataChannel::upgrade) {
-            channel.set_driven_state(ChannelState::Closed);
+            channel.state_changed(ChannelState::Closed);
         }
         for task in self.tasks.lock().drain(..) {
             task.abort();
         }
     }
 
-    /// Adds a host candidate per local socket once a local description exists, then marks
-    /// gathering complete.
+    /// Starts gathering once a local description exists: a host candidate per local socket
+    /// (unless only relays may be used), then the servers'. See [`gather`].
     fn gather(&self, core: &mut Core) {
-        if core.gathered {
+        if core.gathering != Gathering::Idle {
             return;
         }
-        core.gathered = true;
-        for socket in &self.sockets {
-            let host = CandidateHostConfig {
-                base_config: CandidateConfig {
-                    network: "udp".to_owned(),
-                    address: socket.local.ip().to_string(),
-                    port: socket.local.port(),
-                    component: 1,
-                    ..Default::default()
-                },
-                ..Default::default()
-            };
-            let init = host
-                .new_candidate_host()
-                .ok()
-                .and_then(|candidate| RTCIceCandidate::from(&candidate).to_json().ok());
-            if let Some(init) = init {
-                let _ = core.pc.add_local_candidate(init);
+        core.gathering = Gathering::Hosts;
+        if !core.relay_only {
+            for socket in &self.sockets {
+                if let Some(candidate) = gather::host_candidate(socket.local) {
+                    let _ = core.pc.add_local_candidate(candidate);
+                }
             }
         }
-        let _ = core.pc.add_local_candidate(RTCIceCandidateInit::default());
+        self.gather_servers(core);
+    }
+
+    /// Asks the servers once their names are resolved, and completes gathering once they have
+    /// all answered.
+    fn gather_servers(&self, core: &mut Core) {
+        if core.gathering == Gathering::Hosts && !core.resolving {
+            let locals: Vec<SocketAddr> = self.sockets.iter().map(|s| s.local).collect();
+            let targets = std::mem::take(&mut core.targets);
+            core.servers
+                .start(Instant::now(), &targets, &locals, core.relay_only);
+            core.gathering = Gathering::Servers;
+        }
+        if core.gathering == Gathering::Servers && core.servers.finished() {
+            core.gathering = Gathering::Complete;
+            let _ = core.pc.add_local_candidate(RTCIceCandidateInit::default());
+        }
+    }
+
+    /// Hands what the servers produced to the peer connection: candidates, and datagrams their
+    /// relays forwarded. Returns whether there was any.
+    fn serve(&self, core: &mut Core) -> bool {
+        let mut any = false;
+        while let Some(candidate) = core.servers.poll_candidate() {
+            any = true;
+            if let Err(e) = core.pc.add_local_candidate(candidate) {
+                log::warn!("a server's candidate was refused: {e}");
+            }
+        }
+        while let Some(datagram) = core.servers.poll_received() {
+            any = true;
+            let _ = core.pc.handle_read(datagram);
+        }
+        while let Some(problem) = core.servers.poll_problem() {
+            log::warn!("ICE server {problem}");
+        }
+        self.gather_servers(core);
+        any
     }
 
     /// Moves everything the protocol has for the outside out: events, received messages,
@@ -420,6 +400,7 @@ impl Driver {
                 // retransmission deadline.
                 let _ = core.pc.handle_timeout(Instant::now());
             }
+            busy |= self.serve(core);
             busy |= self.deliver(core);
             busy |= self.flush(core);
             if !busy {
@@ -430,7 +411,10 @@ impl Driver {
     }
 
     fn settle_deadline(&self, core: &mut Core) {
-        let next = core.pc.poll_timeout();
+        let next = match (core.pc.poll_timeout(), core.servers.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let earlier = match (next, core.deadline) {
             (Some(next), Some(current)) => next < current,
             (Some(_), None) => true,
@@ -442,7 +426,8 @@ impl Driver {
         }
     }
 
-    /// Sends every queued datagram. Returns whether there was any.
+    /// Sends every queued datagram: the peer connection's (through a relay when sent from
+    /// one) and the servers'. Returns whether there was any.
     fn flush(&self, core: &mut Core) -> bool {
         core.flush_pending = false;
         let mut any = false;
@@ -451,29 +436,15 @@ impl Driver {
         let mut run = Run::default();
         while let Some(datagram) = core.pc.poll_write() {
             any = true;
-            let transport = &datagram.transport;
-            let index = self
-                .sockets
-                .iter()
-                .position(|s| s.local == transport.local_addr)
-                .unwrap_or(0);
-            let Some(socket) = self.sockets.get(index) else {
+            if core.servers.is_relay(datagram.transport.local_addr) {
+                core.servers.send(datagram);
                 continue;
-            };
-            let len = datagram.message.len();
-            if !run.extends(
-                index,
-                transport.peer_addr,
-                len,
-                socket.batch.max_gso_segments(),
-            ) {
-                run.send(&self.sockets);
-                run.start(index, transport.peer_addr, len);
             }
-            run.bytes.extend_from_slice(&datagram.message);
-            run.count += 1;
-            // Segments are all one size; a shorter datagram can only be the last.
-            run.last_short = len < run.size;
+            self.push(&mut run, &datagram);
+        }
+        while let Some(datagram) = core.servers.poll_transmit() {
+            any = true;
+            self.push(&mut run, &datagram);
         }
         run.send(&self.sockets);
         if any {
@@ -482,12 +453,22 @@ impl Driver {
         any
     }
 
+    fn push(&self, run: &mut Run, datagram: &rtc::shared::TaggedBytesMut) {
+        let transport = &datagram.transport;
+        let index = self
+            .sockets
+            .iter()
+            .position(|s| s.local == transport.local_addr)
+            .unwrap_or(0);
+        run.push(&self.sockets, index, transport.peer_addr, &datagram.message);
+    }
+
     /// Hands received messages to their channels' inboxes. Returns whether there was any.
     fn deliver(&self, core: &mut Core) -> bool {
         let mut any = false;
         if let Some((id, message)) = core.held.take()
             && let Some(channel) = self.channel(core, id)
-            && let Err(message) = channel.offer(message)
+            && let Err(message) = channel.enqueue_received(message)
         {
             core.held = Some((id, message));
             return false;
@@ -504,7 +485,7 @@ impl Driver {
                 data: message.data,
                 is_string: message.is_string,
             };
-            if let Err(message) = channel.offer(message) {
+            if let Err(message) = channel.enqueue_received(message) {
                 core.held = Some((id, message));
                 break;
             }
@@ -513,12 +494,12 @@ impl Driver {
     }
 
     fn on_event(&self, core: &mut Core, event: RTCPeerConnectionEvent) {
-        let sink = &self.sink;
+        let shared = &self.shared;
         match event {
             RTCPeerConnectionEvent::OnIceCandidateEvent(event) => {
                 if let Ok(init) = event.candidate.to_json() {
-                    let media = sink.mid.lock().clone();
-                    sink.push(ConnectionEvent::IceCandidate {
+                    let media = shared.mid.lock().clone();
+                    shared.push(ConnectionEvent::IceCandidate {
                         media,
                         index: 0,
                         name: init.candidate,
@@ -526,38 +507,41 @@ impl Driver {
                 }
             }
             RTCPeerConnectionEvent::OnSignalingStateChangeEvent(state) => {
-                sink.signaling
+                shared
+                    .signaling
                     .store(SignalingState::from(state) as i32, Ordering::Release);
             }
             RTCPeerConnectionEvent::OnIceGatheringStateChangeEvent(state) => {
-                sink.gathering
+                shared
+                    .gathering
                     .store(GatheringState::from(state) as i32, Ordering::Release);
             }
             RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
                 let state = ConnectionState::from(state) as i32;
-                // Closed is final, as with the other driver.
-                let _ = sink
-                    .connection
-                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
-                        (old != ConnectionState::Closed as i32).then_some(state)
-                    });
+                // Closed is final: a late report must not revive a connection closed here.
+                let _ =
+                    shared
+                        .connection
+                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
+                            (old != ConnectionState::Closed as i32).then_some(state)
+                        });
             }
             RTCPeerConnectionEvent::OnDataChannel(event) => match event {
                 RTCDataChannelEvent::OnOpen(id) => {
                     if let Some(channel) = self.channel(core, id) {
-                        channel.driven_opened();
+                        channel.opened();
                     }
                 }
                 RTCDataChannelEvent::OnClosing(id) => {
                     if let Some(channel) = core.channels.get(&id).and_then(WeakDataChannel::upgrade)
                     {
-                        channel.set_driven_state(ChannelState::Closing);
+                        channel.state_changed(ChannelState::Closing);
                     }
                 }
                 RTCDataChannelEvent::OnClose(id) => {
                     let channel = core.channels.remove(&id);
                     if let Some(channel) = channel.as_ref().and_then(WeakDataChannel::upgrade) {
-                        channel.set_driven_state(ChannelState::Closed);
+                        channel.state_changed(ChannelState::Closed);
                     }
                     core.remote.remove(&id);
                     core.refused.remove(&id);
@@ -583,13 +567,13 @@ impl Driver {
     }
 
     /// Wraps a channel the remote peer announced in-band and reports it, or closes it when the
-    /// connection refuses it (see [`Sink::admit_remote_channel`]).
+    /// connection refuses it (see [`ConnectionShared::admit_remote_channel`]).
     fn remote_channel(&self, core: &mut Core, id: RTCDataChannelId) -> Option<DataChannel> {
         if core.refused.contains(&id) {
             return None;
         }
         let rtc = core.pc.data_channel(id)?;
-        let Some(slot) = self.sink.admit_remote_channel() else {
+        let Some(slot) = self.shared.admit_remote_channel() else {
             core.refuse(id);
             return None;
         };
@@ -601,242 +585,68 @@ impl Driver {
             negotiated_id: None,
         };
         let label = rtc.label().to_owned();
-        let channel = DataChannel::driven(
-            &self.runtime,
+        let channel = DataChannel::new(
             self.me.clone(),
             id,
             label,
             options,
-            &self.sink.inbox,
+            &self.shared.inbox,
             self.wake.clone(),
         );
         core.channels.insert(id, channel.downgrade());
         core.remote.insert(id, slot);
-        self.sink
+        self.shared
             .push(ConnectionEvent::DataChannel(channel.clone()));
         Some(channel)
     }
 }
 
-/// Datagrams gathered for one segmented send: all `size` bytes but the last, which may be
-/// shorter and ends the run.
-#[derive(Default)]
-struct Run {
-    socket: usize,
-    destination: Option<SocketAddr>,
-    size: usize,
-    count: usize,
-    last_short: bool,
-    bytes: Vec<u8>,
-}
-
-impl Run {
-    fn extends(&self, socket: usize, to: SocketAddr, len: usize, max_segments: usize) -> bool {
-        self.destination == Some(to)
-            && self.socket == socket
-            && !self.last_short
-            && len <= self.size
-            && self.count < max_segments
-            && self.bytes.len() + len <= GSO_BYTES
-    }
-
-    fn start(&mut self, socket: usize, to: SocketAddr, len: usize) {
-        self.socket = socket;
-        self.destination = Some(to);
-        self.size = len;
-        self.count = 0;
-        self.last_short = false;
-        self.bytes.clear();
-    }
-
-    fn send(&mut self, sockets: &[Socket]) {
-        let (Some(destination), Some(socket)) = (self.destination, sockets.get(self.socket)) else {
-            return;
-        };
-        if self.count > 0 {
-            let transmit = Transmit {
-                destination,
-                ecn: None,
-                contents: &self.bytes,
-                segment_size: (self.count > 1).then_some(self.size),
-                src_ip: None,
-            };
-            // A full send buffer drops the datagrams, as the network would: SCTP resends
-            // what matters.
-            let _ = socket
-                .batch
-                .try_send(UdpSockRef::from(&socket.send), &transmit);
-        }
-        self.destination = None;
-        self.count = 0;
-        self.bytes.clear();
-    }
-}
-
-fn bind(runtime: &Runtime, address: SocketAddr) -> std::io::Result<Socket> {
-    let socket = StdUdpSocket::bind(address)?;
-    let sock = socket2::SockRef::from(&socket);
-    let _ = sock.set_recv_buffer_size(runtime.socket_buffer_size());
-    let _ = sock.set_send_buffer_size(runtime.socket_buffer_size());
-    socket.set_nonblocking(true)?;
-    let local = socket.local_addr()?;
-    let batch = UdpSocketState::new(UdpSockRef::from(&socket))?;
-    let send = socket.try_clone()?;
-    let recv = Arc::new(UdpSocket::from_std(socket)?);
-    Ok(Socket {
-        local,
-        send,
-        recv,
-        batch,
-    })
-}
-
-/// The core's error for a refused send of `len` bytes.
-fn from_rtc(e: rtc::shared::error::Error, len: usize) -> Error {
-    use rtc::shared::error::Error as E;
-    match e {
-        E::ErrDataChannelClosed | E::ErrConnectionClosed => Error::Closed,
-        E::ErrDataChannelNotOpen => Error::InvalidState("channel is not open yet".into()),
-        E::ErrOutboundPacketTooLarge => Error::PacketTooLarge {
-            size: len,
-            max: crate::config::MAX_MESSAGE_SIZE,
-        },
-        other => Error::Internal(other.to_string()),
-    }
-}
-
-/// Reads one socket: what is waiting (several datagrams per system call where the kernel
-/// batches), then one pass of the protocol over them.
-async fn read_loop(driver: Weak<Driver>, index: usize) {
-    let Some(socket) = driver.upgrade().map(|d| d.sockets[index].recv.clone()) else {
-        return;
-    };
-    let mut batch: Vec<(BytesMut, SocketAddr)> = Vec::with_capacity(READ_BATCH);
-    loop {
-        if socket.readable().await.is_err() {
-            return;
-        }
-        let Some(driver) = driver.upgrade() else {
-            return;
-        };
-        let local = driver.sockets[index].local;
-        while batch.len() < READ_BATCH && read_some(&driver.sockets[index], &mut batch) {}
-        if batch.is_empty() {
-            continue;
-        }
-        let mut core = driver.core.lock();
-        if core.closed {
-            return;
+impl Carrier for Driver {
+    /// Sends one message on channel `id`, from the caller's thread to the socket. `is_string`
+    /// marks `data` as UTF-8 text.
+    fn send(&self, id: RTCDataChannelId, data: &[u8], is_string: bool) -> Result<()> {
+        let mut core = self.lock()?;
+        let limit = self.send_buffer_limit;
+        let mut channel = core.pc.data_channel(id).ok_or(Error::Closed)?;
+        if channel.outstanding_bytes() + data.len() > limit {
+            return Err(Error::BufferFull);
         }
         let now = Instant::now();
-        for (message, peer_addr) in batch.drain(..) {
-            let _ = core.pc.handle_read(TaggedBytesMut {
-                now,
-                transport: TransportContext {
-                    local_addr: local,
-                    peer_addr,
-                    ecn: None,
-                    transport_protocol: TransportProtocol::UDP,
-                },
-                message,
-            });
+        let sent = match std::str::from_utf8(data) {
+            Ok(text) if is_string => channel.send_text(now, text),
+            _ => channel.send(now, BytesMut::from(data)),
+        };
+        sent.map_err(|e| crate::error::from_send(e, data.len()))?;
+        if core.flush_pending {
+            return Ok(());
         }
-        driver.settle(&mut core);
+        if now.duration_since(core.last_flush) < COALESCE {
+            core.flush_pending = true;
+            self.wake.notify_one();
+            return Ok(());
+        }
+        self.flush(&mut core);
+        self.settle_deadline(&mut core);
+        Ok(())
     }
-}
 
-/// One batched read into `batch`. False when nothing more is waiting.
-fn read_some(socket: &Socket, batch: &mut Vec<(BytesMut, SocketAddr)>) -> bool {
-    READ_BUFFER.with(|buffer| {
-        let mut buffer = buffer.borrow_mut();
-        if buffer.is_empty() {
-            buffer.resize(READ_SLOT, 0);
-        }
-        let mut bufs = [IoSliceMut::new(&mut buffer)];
-        let mut meta = [RecvMeta::default()];
-        let read = socket.recv.try_io(Interest::READABLE, || {
-            socket
-                .batch
-                .recv(UdpSockRef::from(&*socket.recv), &mut bufs, &mut meta)
-        });
-        match read {
-            Ok(count) => {
-                for (buf, meta) in bufs.iter().zip(&meta).take(count) {
-                    let stride = meta.stride.max(1);
-                    for datagram in buf[..meta.len].chunks(stride) {
-                        batch.push((BytesMut::from(datagram), meta.addr));
-                    }
-                }
-                true
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => false,
-            // An ICMP error of an earlier send (port unreachable): nothing read this time; the
-            // next wake reads on.
-            Err(_) => false,
-        }
-    })
-}
+    /// Bytes sent on channel `id` that SCTP has not yet released.
+    fn buffered_amount(&self, id: RTCDataChannelId) -> usize {
+        let mut core = self.core.lock();
+        core.pc
+            .data_channel(id)
+            .map_or(0, |channel| channel.outstanding_bytes())
+    }
 
-/// Runs the protocol's timers when they are due, and a pass whenever woken. Holds the driver
-/// until [`Driver::close`] aborts it.
-async fn timer_loop(driver: Arc<Driver>) {
-    loop {
-        let notified = driver.wake.notified();
-        let deadline = driver.core.lock().deadline;
-        match deadline {
-            Some(deadline) => {
-                let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
-                tokio::select! {
-                    _ = sleep => {}
-                    _ = notified => {}
-                }
-            }
-            None => notified.await,
-        }
-        let mut core = driver.core.lock();
-        if core.closed {
+    /// Starts closing channel `id`.
+    fn close_channel(&self, id: RTCDataChannelId) {
+        let Ok(mut core) = self.lock() else {
             return;
+        };
+        if let Some(mut channel) = core.pc.data_channel(id) {
+            let _ = channel.close();
         }
-        let now = Instant::now();
-        if core.deadline.is_some_and(|deadline| deadline <= now) {
-            let _ = core.pc.handle_timeout(now);
-        }
-        driver.settle(&mut core);
-    }
-}
-
-/// The local addresses a host-only connection binds: the configured one, or for the
-/// unspecified address one per usable interface of its family (an address no peer can reach
-/// makes no candidate).
-pub(crate) fn host_addresses(bind: SocketAddr) -> Vec<SocketAddr> {
-    if !bind.ip().is_unspecified() {
-        return vec![bind];
-    }
-    let mut addresses: Vec<SocketAddr> = Vec::new();
-    if let Ok(interfaces) = rtc::shared::ifaces::ifaces() {
-        for address in interfaces.into_iter().filter_map(|i| i.addr) {
-            let ip = address.ip();
-            let usable = ip.is_ipv4() == bind.is_ipv4()
-                && !ip.is_loopback()
-                && !ip.is_unspecified()
-                && !is_link_local(ip);
-            let address = SocketAddr::new(ip, bind.port());
-            if usable && !addresses.contains(&address) {
-                addresses.push(address);
-            }
-        }
-    }
-    if addresses.is_empty() {
-        // No network but loopback: the wildcard still binds, and peers on this machine reach it.
-        addresses.push(bind);
-    }
-    addresses
-}
-
-fn is_link_local(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_link_local(),
-        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+        self.settle(&mut core);
     }
 }
 
