@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{connect_all, mesh_nodes, run_until};
+use common::{Path, connect_all, mesh_nodes_on, run_until};
 use webrtc_mesh_core::{
     Connection, ConnectionConfig, DisconnectReason, MeshEvent, MeshStatus, Runtime, RuntimeConfig,
     TransferMode,
@@ -17,10 +17,12 @@ fn disconnected(events: &[MeshEvent], peer: i32) -> Option<DisconnectReason> {
     })
 }
 
-#[test]
-fn closed_peer_is_seen_disconnected_within_two_seconds() {
+fn closed_peer_is_seen_disconnected_within_two_seconds(path: Path) {
+    let Some(config) = path.config() else {
+        return;
+    };
     let runtime = Runtime::shared().unwrap();
-    let mut nodes = mesh_nodes(&runtime, 3, &[]);
+    let mut nodes = mesh_nodes_on(&config, &runtime, 3, &[], 1);
     connect_all(&mut nodes, Duration::from_secs(20));
 
     let start = Instant::now();
@@ -49,10 +51,12 @@ fn closed_peer_is_seen_disconnected_within_two_seconds() {
         == 1));
 }
 
-#[test]
-fn disconnect_and_remove_semantics() {
+fn disconnect_and_remove_semantics(path: Path) {
+    let Some(config) = path.config() else {
+        return;
+    };
     let runtime = Runtime::shared().unwrap();
-    let mut nodes = mesh_nodes(&runtime, 3, &[]);
+    let mut nodes = mesh_nodes_on(&config, &runtime, 3, &[], 1);
     connect_all(&mut nodes, Duration::from_secs(20));
 
     // force = true: gone now, no event.
@@ -107,15 +111,17 @@ fn threads_named(name: &str) -> usize {
         .count()
 }
 
-#[test]
-fn dropping_everything_with_live_connections_returns_promptly() {
+fn dropping_everything_with_live_connections_returns_promptly(path: Path) {
+    let Some(config) = path.config() else {
+        return;
+    };
     let name = "mesh-shutdown";
     let runtime = Runtime::new(&RuntimeConfig {
         thread_name: name.into(),
         ..Default::default()
     })
     .unwrap();
-    let mut nodes = mesh_nodes(&runtime, 3, &[]);
+    let mut nodes = mesh_nodes_on(&config, &runtime, 3, &[], 1);
     connect_all(&mut nodes, Duration::from_secs(20));
     for node in &mut nodes {
         node.mesh
@@ -189,3 +195,9 @@ fn dropping_a_whole_side_still_tells_the_remote_peer() {
         start.elapsed()
     );
 }
+
+on_paths!(closed_peer_is_seen_disconnected_within_two_seconds: host => Host, stun => Stun);
+
+on_paths!(disconnect_and_remove_semantics: host => Host, stun => Stun);
+
+on_paths!(dropping_everything_with_live_connections_returns_promptly: host => Host, stun => Stun);

@@ -5,162 +5,13 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use common::coturn::{Coturn, Listen, PASSWORD, USER, start_coturn};
 use webrtc_mesh_core::{
-    ChannelOptions, Connection, ConnectionConfig, ConnectionState, IceServer, IceTransportPolicy,
-    Runtime,
+    ChannelOptions, Connection, ConnectionConfig, ConnectionEvent, ConnectionState, GatheringState,
+    IceServer, IceTransportPolicy, Runtime,
 };
-
-const USER: &str = "mesh";
-const PASSWORD: &str = "relay-secret";
-
-/// Which client listeners coturn opens. `--no-udp` and `--no-tcp` leave no other way in, so a
-/// relay that works proves the transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Listen {
-    UdpAndTcp,
-    TcpOnly,
-    TlsOnly,
-}
-
-/// A coturn process on 127.0.0.1, killed when dropped.
-struct Coturn {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-    /// PEM of the CA that signed the server's TLS certificate (`Listen::TlsOnly`).
-    ca_pem: String,
-    files: Vec<PathBuf>,
-}
-
-impl Drop for Coturn {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        for file in &self.files {
-            let _ = std::fs::remove_file(file);
-        }
-    }
-}
-
-fn turnserver_path() -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| PathBuf::from(dir).join("turnserver"))
-        .find(|p| p.is_file())
-}
-
-/// A port free on loopback for both UDP and TCP (coturn listens on both).
-fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// A private CA and a server certificate it signed for 127.0.0.1 and localhost:
-/// (CA PEM, server certificate PEM, server key PEM).
-fn private_ca() -> (String, String, String) {
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "webrtc-mesh test CA");
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let server =
-        CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
-    let server_key = KeyPair::generate().unwrap();
-    let server_cert = server.signed_by(&server_key, &issuer).unwrap();
-    (ca_cert.pem(), server_cert.pem(), server_key.serialize_pem())
-}
-
-fn start_coturn(listen: Listen) -> Option<Coturn> {
-    let Some(binary) = turnserver_path() else {
-        assert!(
-            std::env::var_os("WEBRTC_MESH_REQUIRE_TURN").is_none(),
-            "WEBRTC_MESH_REQUIRE_TURN is set but coturn's turnserver is not on PATH"
-        );
-        common::skip::skip("coturn's turnserver not found (Debian package coturn)");
-        return None;
-    };
-    let port = free_port();
-    let log = std::env::temp_dir().join(format!("webrtc-mesh-coturn-{port}.log"));
-    let mut command = Command::new(binary);
-    command.args([
-        "-n",
-        "--no-cli",
-        "--no-dtls",
-        "--listening-ip=127.0.0.1",
-        "--relay-ip=127.0.0.1",
-        "--allow-loopback-peers",
-        "--lt-cred-mech",
-        "--realm=webrtc-mesh",
-        "--simple-log",
-        "-v",
-    ]);
-    command
-        .arg(format!("--user={USER}:{PASSWORD}"))
-        .arg(format!("--log-file={}", log.display()));
-    let mut files = vec![log.clone()];
-    let mut ca_pem = String::new();
-    match listen {
-        Listen::UdpAndTcp => {
-            command
-                .arg("--no-tls")
-                .arg(format!("--listening-port={port}"));
-        }
-        Listen::TcpOnly => {
-            command
-                .args(["--no-tls", "--no-udp"])
-                .arg(format!("--listening-port={port}"));
-        }
-        Listen::TlsOnly => {
-            let (ca, cert, key) = private_ca();
-            let dir = std::env::temp_dir();
-            let cert_file = dir.join(format!("webrtc-mesh-coturn-{port}.crt"));
-            let key_file = dir.join(format!("webrtc-mesh-coturn-{port}.key"));
-            std::fs::write(&cert_file, cert).unwrap();
-            std::fs::write(&key_file, key).unwrap();
-            command
-                .args(["--no-udp", "--no-tcp"])
-                .arg(format!("--listening-port={}", free_port()))
-                .arg(format!("--tls-listening-port={port}"))
-                .arg(format!("--cert={}", cert_file.display()))
-                .arg(format!("--pkey={}", key_file.display()));
-            files.extend([cert_file, key_file]);
-            ca_pem = ca;
-        }
-    }
-    let child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("turnserver starts");
-    let server = Coturn {
-        child,
-        port,
-        log,
-        ca_pem,
-        files,
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "coturn did not start listening");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some(server)
-}
 
 fn relay_only(url: String, password: &str) -> ConnectionConfig {
     ConnectionConfig {
@@ -370,4 +221,132 @@ fn a_wrong_turn_password_gathers_no_relay_candidate() {
         format!("turn:127.0.0.1:{}", turn.port),
         "wrong",
     ));
+}
+
+/// The candidate lines a connection with `config` signals for its offer, once gathering
+/// completes (which must not wait for anything but the servers' answers).
+fn gathered(config: &ConnectionConfig) -> Vec<String> {
+    let runtime = Runtime::shared().unwrap();
+    let a = Connection::new(&runtime, config).unwrap();
+    a.create_data_channel("game", &channel(1)).unwrap();
+    a.create_offer().unwrap();
+    let started = Instant::now();
+    let mut candidates = Vec::new();
+    while a.gathering_state() != GatheringState::Complete {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "gathering did not complete; so far {candidates:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    eprintln!("gathering took {:?}", started.elapsed());
+    while let Some(event) = a.poll_event() {
+        if let ConnectionEvent::IceCandidate { name, .. } = event {
+            candidates.push(name);
+        }
+    }
+    candidates
+}
+
+#[test]
+fn a_stun_server_gives_a_server_reflexive_candidate() {
+    let Some(turn) = start_coturn(Listen::UdpAndTcp) else {
+        return;
+    };
+    let config = ConnectionConfig {
+        ice_servers: vec![IceServer {
+            urls: vec![format!("stun:127.0.0.1:{}", turn.port)],
+            ..Default::default()
+        }],
+        ..ConnectionConfig::loopback()
+    };
+    let candidates = gathered(&config);
+    let host = candidates
+        .iter()
+        .find(|c| c.contains(" typ host"))
+        .expect("a host candidate");
+    let srflx = candidates
+        .iter()
+        .find(|c| c.contains(" typ srflx"))
+        .unwrap_or_else(|| panic!("no server-reflexive candidate in {candidates:?}"));
+    // coturn sees us on loopback at our own socket: the mapped address is the host one, and
+    // the candidate names that socket as its base.
+    let port = host.split_whitespace().nth(5).unwrap();
+    assert!(
+        srflx.contains(&format!(
+            "127.0.0.1 {port} typ srflx raddr 127.0.0.1 rport {port}"
+        )),
+        "{srflx}"
+    );
+}
+
+#[test]
+fn every_kind_of_candidate_is_gathered_from_one_turn_server() {
+    let Some(turn) = start_coturn(Listen::UdpAndTcp) else {
+        return;
+    };
+    let config = ConnectionConfig {
+        ice_servers: vec![IceServer {
+            urls: vec![
+                format!("stun:127.0.0.1:{}", turn.port),
+                format!("turn:127.0.0.1:{}", turn.port),
+            ],
+            username: USER.into(),
+            credential: PASSWORD.into(),
+        }],
+        ..ConnectionConfig::loopback()
+    };
+    let candidates = gathered(&config);
+    for kind in ["host", "srflx", "relay"] {
+        assert_eq!(
+            candidates
+                .iter()
+                .filter(|c| c.contains(&format!(" typ {kind}")))
+                .count(),
+            1,
+            "one {kind} candidate expected in {candidates:?}"
+        );
+    }
+}
+
+#[test]
+fn an_unanswered_stun_server_ends_gathering_without_its_candidate() {
+    // Port 9 (discard) on loopback: nothing answers. The host candidate is signaled at once,
+    // so connecting never waits for the server, and gathering still ends once the Binding
+    // request has used up its retransmissions.
+    let config = ConnectionConfig {
+        ice_servers: vec![IceServer {
+            urls: vec!["stun:127.0.0.1:9".into()],
+            ..Default::default()
+        }],
+        ..ConnectionConfig::loopback()
+    };
+    let runtime = Runtime::shared().unwrap();
+    let a = Connection::new(&runtime, &config).unwrap();
+    a.create_data_channel("game", &channel(1)).unwrap();
+    let started = Instant::now();
+    a.create_offer().unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let mut candidates = Vec::new();
+    let mut drain = |candidates: &mut Vec<String>| {
+        while let Some(event) = a.poll_event() {
+            if let ConnectionEvent::IceCandidate { name, .. } = event {
+                candidates.push(name);
+            }
+        }
+    };
+    drain(&mut candidates);
+    assert_eq!(candidates.len(), 1, "{candidates:?}");
+    assert!(candidates[0].contains(" typ host"), "{candidates:?}");
+    assert_eq!(a.gathering_state(), GatheringState::Gathering);
+    while a.gathering_state() != GatheringState::Complete {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "gathering never ended"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("gathering ended after {:?}", started.elapsed());
+    drain(&mut candidates);
+    assert_eq!(candidates.len(), 1, "{candidates:?}");
 }

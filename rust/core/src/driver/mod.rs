@@ -330,6 +330,10 @@ impl Driver {
             return;
         }
         core.gathering = Gathering::Hosts;
+        // Reported here: the peer connection reports only the end.
+        self.shared
+            .gathering
+            .store(GatheringState::Gathering as i32, Ordering::Release);
         if !core.relay_only {
             for socket in &self.sockets {
                 if let Some(candidate) = gather::host_candidate(socket.local) {
@@ -337,12 +341,12 @@ impl Driver {
                 }
             }
         }
-        self.gather_servers(core);
+        let _ = self.gather_servers(core);
     }
 
     /// Asks the servers once their names are resolved, and completes gathering once they have
-    /// all answered.
-    fn gather_servers(&self, core: &mut Core) {
+    /// all answered. Returns whether the peer connection has something new to report.
+    fn gather_servers(&self, core: &mut Core) -> bool {
         if core.gathering == Gathering::Hosts && !core.resolving {
             let locals: Vec<SocketAddr> = self.sockets.iter().map(|s| s.local).collect();
             let targets = std::mem::take(&mut core.targets);
@@ -353,7 +357,9 @@ impl Driver {
         if core.gathering == Gathering::Servers && core.servers.finished() {
             core.gathering = Gathering::Complete;
             let _ = core.pc.add_local_candidate(RTCIceCandidateInit::default());
+            return true;
         }
+        false
     }
 
     /// Hands what the servers produced to the peer connection: candidates, and datagrams their
@@ -373,8 +379,7 @@ impl Driver {
         while let Some(problem) = core.servers.poll_problem() {
             log::warn!("ICE server {problem}");
         }
-        self.gather_servers(core);
-        any
+        self.gather_servers(core) || any
     }
 
     /// Moves everything the protocol has for the outside out: events, received messages,

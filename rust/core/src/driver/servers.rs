@@ -114,7 +114,11 @@ impl Servers {
                     continue;
                 };
                 match self.ask(now, target, local, server) {
-                    Ok(client) => self.clients.push(client),
+                    Ok(client) => {
+                        self.clients.push(client);
+                        // The request goes out with this pass, not at its first retransmission.
+                        self.collect(self.clients.len() - 1);
+                    }
                     Err(e) => self
                         .problems
                         .push_back(format!("{}: cannot ask from {local}: {e}", target.url)),

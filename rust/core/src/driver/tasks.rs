@@ -106,6 +106,5 @@ pub(super) async fn resolve(driver: Weak<Driver>, servers: Vec<Unresolved>) {
     }
     core.targets.extend(targets);
     core.resolving = false;
-    driver.gather_servers(&mut core);
     driver.settle(&mut core);
 }

@@ -126,6 +126,10 @@ pub(crate) fn start(
         None => None,
     };
     let socket = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
+    // As large as the connection's own: a burst from the driver must not overflow the hop.
+    let sock = socket2::SockRef::from(&socket);
+    let _ = sock.set_recv_buffer_size(runtime.socket_buffer_size());
+    let _ = sock.set_send_buffer_size(runtime.socket_buffer_size());
     socket.set_nonblocking(true)?;
     let address = socket.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();

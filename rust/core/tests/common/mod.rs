@@ -2,8 +2,10 @@
 //! signaling server would.
 #![allow(dead_code)]
 
+pub mod coturn;
 pub mod skip;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -11,9 +13,87 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use webrtc_mesh_core::{
-    Connection, ConnectionConfig, ConnectionEvent, DataChannel, Mesh, MeshEvent, Runtime,
-    TransferMode,
+    Connection, ConnectionConfig, ConnectionEvent, DataChannel, IceServer, IceTransportPolicy,
+    Mesh, MeshEvent, Runtime, TransferMode,
 };
+
+/// The network path a suite runs over. Every connection runs on one driver, but what it
+/// gathers and where its datagrams go differ: host candidates only, a STUN server's answer
+/// arriving while ICE checks run, or every datagram through a TURN relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// Loopback host candidates only.
+    Host,
+    /// A real STUN server (coturn) configured: server-reflexive candidates are gathered.
+    Stun,
+    /// Relay-only through coturn over UDP, TCP and TLS.
+    TurnUdp,
+    TurnTcp,
+    TurnTls,
+}
+
+thread_local! {
+    // The servers of the calling test, stopped when its thread ends.
+    static SERVERS: RefCell<Vec<coturn::Coturn>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Path {
+    /// The configuration of a connection on this path, its server started and kept until the
+    /// calling test ends. `None` (the test is skipped, and says so) when coturn is missing.
+    pub fn config(self) -> Option<ConnectionConfig> {
+        use coturn::Listen;
+        let listen = match self {
+            Path::Host => return Some(ConnectionConfig::loopback()),
+            Path::Stun | Path::TurnUdp => Listen::UdpAndTcp,
+            Path::TurnTcp => Listen::TcpOnly,
+            Path::TurnTls => Listen::TlsOnly,
+        };
+        let server = coturn::start_coturn(listen)?;
+        let port = server.port;
+        let relay = |url: String| ConnectionConfig {
+            ice_servers: vec![IceServer {
+                urls: vec![url],
+                username: coturn::USER.into(),
+                credential: coturn::PASSWORD.into(),
+            }],
+            ice_transport_policy: IceTransportPolicy::Relay,
+            ..ConnectionConfig::loopback()
+        };
+        let config = match self {
+            Path::Host => unreachable!(),
+            Path::Stun => ConnectionConfig {
+                ice_servers: vec![IceServer {
+                    urls: vec![format!("stun:127.0.0.1:{port}")],
+                    ..Default::default()
+                }],
+                ..ConnectionConfig::loopback()
+            },
+            Path::TurnUdp => relay(format!("turn:127.0.0.1:{port}")),
+            Path::TurnTcp => relay(format!("turn:127.0.0.1:{port}?transport=tcp")),
+            Path::TurnTls => ConnectionConfig {
+                tls_ca_certificates: server.ca_pem.clone(),
+                ..relay(format!("turns:127.0.0.1:{port}"))
+            },
+        };
+        SERVERS.with(|servers| servers.borrow_mut().push(server));
+        Some(config)
+    }
+}
+
+/// Runs test function `$test(path)` once per path named, as `$test::host`, `$test::stun`, ...
+#[macro_export]
+macro_rules! on_paths {
+    ($test:ident: $($name:ident => $path:ident),+ $(,)?) => {
+        mod $test {
+            $(
+                #[test]
+                fn $name() {
+                    super::$test($crate::common::Path::$path)
+                }
+            )+
+        }
+    };
+}
 
 /// One mesh member and its connections, keyed by the remote peer's id.
 pub struct Node {
@@ -125,7 +205,23 @@ pub fn mesh_nodes_with(
     extra: &[TransferMode],
     unreliable_lifetime: i64,
 ) -> Vec<Node> {
-    let config = &ConnectionConfig::loopback();
+    mesh_nodes_on(
+        &ConnectionConfig::loopback(),
+        runtime,
+        n,
+        extra,
+        unreliable_lifetime,
+    )
+}
+
+/// [`mesh_nodes_with`] whose connections are made with `config`.
+pub fn mesh_nodes_on(
+    config: &ConnectionConfig,
+    runtime: &Runtime,
+    n: i32,
+    extra: &[TransferMode],
+    unreliable_lifetime: i64,
+) -> Vec<Node> {
     let mut nodes: Vec<Node> = (1..=n)
         .map(|id| Node {
             id,
