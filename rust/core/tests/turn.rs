@@ -328,7 +328,7 @@ fn an_unanswered_stun_server_ends_gathering_without_its_candidate() {
     a.create_offer().unwrap();
     std::thread::sleep(Duration::from_millis(50));
     let mut candidates = Vec::new();
-    let mut drain = |candidates: &mut Vec<String>| {
+    let drain = |candidates: &mut Vec<String>| {
         while let Some(event) = a.poll_event() {
             if let ConnectionEvent::IceCandidate { name, .. } = event {
                 candidates.push(name);
