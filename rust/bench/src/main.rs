@@ -4,6 +4,7 @@
 //! `cargo run --release -p webrtc-mesh-bench -- [--rounds N] [--warmup N] [--quick]
 //! [--only NAME] [--stack NAME] [--workers N] [--json PATH] [--svg PATH]`
 
+mod coturn;
 mod measure;
 mod net;
 mod report;
@@ -275,7 +276,9 @@ fn main() {
     let mut args = std::env::args().skip(1);
     if args.next().as_deref() == Some("--child-idle-memory") {
         let name = args.next().unwrap_or_default();
-        if let Err(e) = child_idle_memory(&name) {
+        let done = child_idle_memory(&name);
+        coturn::stop();
+        if let Err(e) = done {
             eprintln!("{e}");
             std::process::exit(1);
         }
@@ -358,6 +361,7 @@ fn main() {
         print!("{}", result.table());
         results.push(result);
     }
+    coturn::stop();
     print!("{}", report::summary(&results, OURS));
     let elapsed = started.elapsed();
     println!(

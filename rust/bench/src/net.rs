@@ -33,6 +33,10 @@ pub struct Stack {
 
 /// Name of our stack in reports.
 pub const OURS: &str = "webrtc_mesh";
+/// Our stack with a STUN server configured (coturn on loopback).
+pub const OURS_STUN: &str = "webrtc_mesh STUN";
+/// Our stack relayed through TURN (coturn on loopback, UDP).
+pub const OURS_TURN: &str = "webrtc_mesh TURN";
 /// Name of the raw UDP floor.
 pub const RAW_UDP: &str = "raw UDP";
 /// Name of the encrypted UDP floor.

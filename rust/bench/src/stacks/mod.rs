@@ -6,15 +6,26 @@ pub mod libdatachannel;
 pub mod ours;
 pub mod udp;
 
-use crate::net::{Kind, OURS, RAW_UDP, SEALED_UDP, Stack};
+use crate::net::{Kind, OURS, OURS_STUN, OURS_TURN, RAW_UDP, SEALED_UDP, Stack};
 
-/// Every stack built into this binary, ours first, floors last.
+/// Every stack built into this binary, ours first (host-only, STUN-configured, TURN-relayed),
+/// floors last.
 pub fn all() -> Vec<Stack> {
     let mut stacks = vec![Stack {
         name: OURS,
         kind: Kind::Stack,
         connect: ours::connect,
     }];
+    stacks.push(Stack {
+        name: OURS_STUN,
+        kind: Kind::Stack,
+        connect: ours::connect_stun,
+    });
+    stacks.push(Stack {
+        name: OURS_TURN,
+        kind: Kind::Stack,
+        connect: ours::connect_turn,
+    });
     stacks.push(Stack {
         name: "ENet",
         kind: Kind::Stack,

@@ -4,9 +4,11 @@
 use std::time::{Duration, Instant};
 
 use webrtc_mesh_core::{
-    ChannelOptions, Connection, ConnectionConfig, ConnectionEvent, DataChannel, Runtime,
+    ChannelOptions, Connection, ConnectionConfig, ConnectionEvent, DataChannel, IceServer,
+    IceTransportPolicy, Runtime,
 };
 
+use crate::coturn;
 use crate::net::Net;
 
 struct Link {
@@ -69,16 +71,48 @@ struct Ours {
     _runtime: Runtime,
 }
 
-/// Connects `n` nodes pairwise over loopback.
+/// Connects `n` nodes pairwise over loopback, host candidates only.
 pub fn connect(n: usize) -> Result<Box<dyn Net>, String> {
+    connect_with(n, &ConnectionConfig::loopback())
+}
+
+/// As a game over the internet is set up: a STUN server configured (coturn on loopback), whose
+/// server-reflexive candidates are gathered; the host pair still wins.
+pub fn connect_stun(n: usize) -> Result<Box<dyn Net>, String> {
+    let port = coturn::port()?;
+    let config = ConnectionConfig {
+        ice_servers: vec![IceServer {
+            urls: vec![format!("stun:127.0.0.1:{port}")],
+            ..Default::default()
+        }],
+        ..ConnectionConfig::loopback()
+    };
+    connect_with(n, &config)
+}
+
+/// Every datagram through a TURN relay (coturn on loopback, over UDP): relay-only policy.
+pub fn connect_turn(n: usize) -> Result<Box<dyn Net>, String> {
+    let port = coturn::port()?;
+    let config = ConnectionConfig {
+        ice_servers: vec![IceServer {
+            urls: vec![format!("turn:127.0.0.1:{port}")],
+            username: coturn::USER.into(),
+            credential: coturn::PASSWORD.into(),
+        }],
+        ice_transport_policy: IceTransportPolicy::Relay,
+        ..ConnectionConfig::loopback()
+    };
+    connect_with(n, &config)
+}
+
+fn connect_with(n: usize, config: &ConnectionConfig) -> Result<Box<dyn Net>, String> {
     let runtime = Runtime::shared().map_err(|e| e.to_string())?;
-    let config = ConnectionConfig::loopback();
     let mut links: Vec<Option<Link>> = (0..n * n).map(|_| None).collect();
     let mut pairs = Vec::new();
     for i in 0..n {
         for j in i + 1..n {
-            let offerer = Link::new(&runtime, &config)?;
-            let answerer = Link::new(&runtime, &config)?;
+            let offerer = Link::new(&runtime, config)?;
+            let answerer = Link::new(&runtime, config)?;
             offerer
                 .connection
                 .create_offer()
