@@ -12,11 +12,10 @@
 //!         └ channel inbox: charged per message: payload capacity + MESSAGE_OVERHEAD
 //! ```
 //!
-//! Underneath the budget, while a channel holds back, webrtc-rs keeps what it already took out
-//! of SCTP: at most 256 messages per connection on the core's driver (16 MiB of 64 KiB ones),
-//! plus SCTP's receive window (2 MiB here); webrtc-rs's own driver (connections with STUN or
-//! TURN servers) keeps 256 more per channel. Those bounds are its own and are counted in
-//! messages; the budget is what this crate can bound in bytes.
+//! Underneath the budget, while a channel holds back, the sans-IO stack (`rtc`) keeps what it
+//! already took out of SCTP: at most 256 messages per connection (16 MiB of 64 KiB ones), plus
+//! SCTP's receive window (2 MiB here). Those bounds are its own and are counted in messages;
+//! the budget is what this crate can bound in bytes.
 //!
 //! A reader that refused a message registers a waker; the bytes given back by any reader of
 //! the same budget wake it, so no thread polls for room.

@@ -178,8 +178,7 @@ impl Runtime {
     }
 
     /// The DTLS certificate of every connection on this runtime, made on first use. A
-    /// certificate per connection (webrtc-rs's default) is a key pair and a signature each: a
-    /// 16-peer mesh makes 240. Peers identify it by the fingerprint in the SDP, as with one per
+    /// certificate per connection is a key pair and a signature each: a 16-peer mesh makes 240. Peers identify it by the fingerprint in the SDP, as with one per
     /// connection. `None` if it cannot be made; each connection then makes its own.
     pub(crate) fn certificate(&self) -> Option<RTCCertificate> {
         let mut slot = self.inner.certificate.lock();

@@ -21,6 +21,7 @@ mod peer_connection;
 mod project_settings;
 mod raw_packet;
 mod signaling_server;
+mod warnings;
 
 struct WebRtcMeshExtension;
 
@@ -29,6 +30,7 @@ unsafe impl ExtensionLibrary for WebRtcMeshExtension {
     fn on_stage_init(stage: InitStage) {
         if stage == InitStage::Scene {
             project_settings::load();
+            warnings::install();
             WebRtcPeerConnection::set_default_extension("WebRTCMeshPeerConnection");
         }
     }

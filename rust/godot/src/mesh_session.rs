@@ -221,6 +221,7 @@ impl MeshSession {
     /// Handles signaling now. Called every frame while in the tree.
     #[func]
     fn poll(&mut self) {
+        crate::warnings::show();
         let outgoing: Vec<(i32, Message)> = self.outbox.borrow_mut().drain(..).collect();
         for (_, message) in outgoing {
             self.send(&message);

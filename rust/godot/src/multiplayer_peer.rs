@@ -211,6 +211,7 @@ impl IMultiplayerPeerExtension for WebRtcMultiplayerPeerExtension {
     }
 
     fn poll(&mut self) {
+        crate::warnings::show();
         // Connections first: their signals (descriptions, candidates) fire here, on this thread.
         // The guard lets those handlers call back into this object.
         let connections: Vec<Gd<WebRtcPeerConnection>> = self

@@ -181,6 +181,7 @@ impl IWebRtcPeerConnectionExtension for MeshPeerConnection {
     }
 
     fn poll(&mut self) -> GdError {
+        crate::warnings::show();
         let Some(connection) = self.connection.clone() else {
             return GdError::OK;
         };
