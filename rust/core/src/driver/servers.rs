@@ -448,3 +448,164 @@ fn candidate_base(address: SocketAddr) -> CandidateConfig {
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtc::stun::message::{BINDING_REQUEST, BINDING_SUCCESS, Message, Setter};
+    use rtc::stun::xoraddr::XorMappedAddress;
+
+    const LOCAL: &str = "10.0.0.2:5000";
+    const SERVER: &str = "198.51.100.1:3478";
+    const MAPPED: &str = "203.0.113.7:61000";
+
+    fn addr(text: &str) -> SocketAddr {
+        text.parse().unwrap()
+    }
+
+    fn stun_target() -> Target {
+        Target {
+            url: format!("stun:{SERVER}"),
+            kind: ServerKind::Stun,
+            addresses: vec!["[2001:db8::1]:3478".parse().unwrap(), addr(SERVER)],
+            username: String::new(),
+            password: String::new(),
+            one_stream: false,
+        }
+    }
+
+    fn datagram(from: SocketAddr, to: SocketAddr, message: &[u8]) -> TaggedBytesMut {
+        TaggedBytesMut {
+            now: Instant::now(),
+            transport: TransportContext {
+                local_addr: to,
+                peer_addr: from,
+                ecn: None,
+                transport_protocol: TransportProtocol::UDP,
+            },
+            message: BytesMut::from(message),
+        }
+    }
+
+    /// A STUN message of `kind` with transaction `id` and, if given, a mapped address.
+    fn stun(
+        kind: rtc::stun::message::MessageType,
+        id: TransactionId,
+        mapped: Option<&str>,
+    ) -> Vec<u8> {
+        let mut setters: Vec<Box<dyn Setter>> = vec![Box::new(id), Box::new(kind)];
+        if let Some(mapped) = mapped {
+            let mapped = addr(mapped);
+            setters.push(Box::new(XorMappedAddress {
+                ip: mapped.ip(),
+                port: mapped.port(),
+            }));
+        }
+        let mut message = Message::new();
+        message.build(&setters).unwrap();
+        message.raw
+    }
+
+    fn started() -> (Servers, TransactionId) {
+        let mut servers = Servers::default();
+        servers.start(Instant::now(), &[stun_target()], &[addr(LOCAL)], false);
+        let request = servers
+            .poll_transmit()
+            .expect("the Binding request leaves at once");
+        assert_eq!(request.transport.local_addr, addr(LOCAL));
+        assert_eq!(
+            request.transport.peer_addr,
+            addr(SERVER),
+            "the server of the socket's family"
+        );
+        let mut id = TransactionId::default();
+        id.0.copy_from_slice(&request.message[8..20]);
+        (servers, id)
+    }
+
+    #[test]
+    fn a_binding_response_gives_a_server_reflexive_candidate_and_ends_the_server() {
+        let (mut servers, id) = started();
+        assert!(!servers.finished());
+        let response = stun(BINDING_SUCCESS, id, Some(MAPPED));
+        assert!(
+            servers
+                .handle_read(datagram(addr(SERVER), addr(LOCAL), &response))
+                .is_none()
+        );
+        let candidate = servers.poll_candidate().expect("a candidate").candidate;
+        assert!(
+            candidate.contains("203.0.113.7 61000 typ srflx raddr 10.0.0.2 rport 5000"),
+            "{candidate}"
+        );
+        assert!(servers.finished());
+        assert!(servers.poll_candidate().is_none());
+    }
+
+    #[test]
+    fn only_the_servers_own_answers_are_taken() {
+        let (mut servers, id) = started();
+        // An ICE check from the server's address, a response to a request it never sent, the
+        // right response from another address, and DTLS: all the peer connection's.
+        let others = [
+            datagram(addr(SERVER), addr(LOCAL), &stun(BINDING_REQUEST, id, None)),
+            datagram(
+                addr(SERVER),
+                addr(LOCAL),
+                &stun(BINDING_SUCCESS, TransactionId::new(), Some(MAPPED)),
+            ),
+            datagram(
+                addr("192.0.2.9:3478"),
+                addr(LOCAL),
+                &stun(BINDING_SUCCESS, id, Some(MAPPED)),
+            ),
+            datagram(addr(SERVER), addr(LOCAL), &[22, 254, 253, 0, 0]),
+        ];
+        for other in others {
+            assert!(servers.handle_read(other).is_some());
+        }
+        assert!(servers.poll_candidate().is_none());
+        assert!(!servers.finished());
+    }
+
+    #[test]
+    fn a_relay_only_policy_asks_no_stun_server() {
+        let mut servers = Servers::default();
+        servers.start(Instant::now(), &[stun_target()], &[addr(LOCAL)], true);
+        assert!(servers.poll_transmit().is_none());
+        assert!(servers.finished());
+    }
+
+    #[test]
+    fn a_server_of_another_family_is_not_asked() {
+        let mut servers = Servers::default();
+        let target = Target {
+            addresses: vec!["[2001:db8::1]:3478".parse().unwrap()],
+            ..stun_target()
+        };
+        servers.start(Instant::now(), &[target], &[addr(LOCAL)], false);
+        assert!(servers.poll_transmit().is_none());
+        assert!(servers.finished());
+    }
+
+    #[test]
+    fn a_server_that_never_answers_ends_after_its_retransmissions() {
+        let (mut servers, _) = started();
+        let mut sent = 1;
+        while !servers.finished() {
+            let now = servers.poll_timeout().expect("a retransmission is due");
+            servers.handle_timeout(now);
+            while servers.poll_transmit().is_some() {
+                sent += 1;
+            }
+            assert!(sent <= 7, "retransmitted {sent} times");
+        }
+        assert_eq!(sent, 7, "the request and its six retransmissions");
+        assert!(
+            servers
+                .poll_problem()
+                .is_some_and(|p| p.contains("did not answer"))
+        );
+        assert!(servers.poll_candidate().is_none());
+    }
+}
