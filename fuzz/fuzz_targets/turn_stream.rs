@@ -1,5 +1,5 @@
-//! The TURN-over-TCP/TLS bridge's framing, called as the bridge calls it: each datagram from
-//! webrtc-rs read into one reused buffer of `TURN_BRIDGE_BUFFER` bytes and framed for the
+//! The TURN-over-TCP/TLS stream framing, called as the driver calls it: each message from
+//! the TURN client in one reused buffer of `TURN_STREAM_BUFFER` bytes and framed for the
 //! stream with `frame_for_stream`; the stream read in arbitrary chunks and split with
 //! `next_message` into messages to hand back as datagrams.
 //!
@@ -14,7 +14,7 @@
 
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use webrtc_mesh_core::fuzzing::{TURN_BRIDGE_BUFFER, frame_for_stream, next_message};
+use webrtc_mesh_core::fuzzing::{TURN_STREAM_BUFFER, frame_for_stream, next_message};
 
 fuzz_target!(|data: &[u8]| {
     let [mode, rest @ ..] = data else {
@@ -34,8 +34,8 @@ fuzz_target!(|data: &[u8]| {
 fn datagram(u: &mut Unstructured) -> Result<Vec<u8>> {
     let mut head: [u8; 4] = u.arbitrary()?;
     let body_len = match u.int_in_range(0..=7)? {
-        0 => u.int_in_range(0..=TURN_BRIDGE_BUFFER - 4)?,
-        1 => TURN_BRIDGE_BUFFER - 4 - u.int_in_range(0..=8)?,
+        0 => u.int_in_range(0..=TURN_STREAM_BUFFER - 4)?,
+        1 => TURN_STREAM_BUFFER - 4 - u.int_in_range(0..=8)?,
         _ => u.int_in_range(0..=80)?,
     };
     if u.ratio(1, 2)? {
@@ -61,7 +61,7 @@ fn cuts(u: &mut Unstructured) -> Result<Vec<usize>> {
     let mut cuts = Vec::new();
     while !u.is_empty() && cuts.len() < 64 {
         cuts.push(match u.int_in_range(0..=3)? {
-            0 => u.int_in_range(1..=TURN_BRIDGE_BUFFER)?,
+            0 => u.int_in_range(1..=TURN_STREAM_BUFFER)?,
             _ => u.int_in_range(1..=32)?,
         });
     }
@@ -108,7 +108,7 @@ fn frame(buf: &mut [u8], datagram: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
 /// Datagrams framed onto the stream, the stream read back in arbitrary cuts: what comes out
 /// is every datagram that was not dropped, in order, trimmed to its message.
 fn datagrams_through_the_stream(u: &mut Unstructured) -> Result<()> {
-    let mut buf = vec![0u8; TURN_BRIDGE_BUFFER];
+    let mut buf = vec![0u8; TURN_STREAM_BUFFER];
     let mut stream = Vec::new();
     let mut sent = Vec::new();
     let count = u.int_in_range(1..=8)?;
@@ -151,8 +151,8 @@ fn read_stream(u: &mut Unstructured) -> Result<()> {
 
 /// Raw bytes as one datagram, as a local process might send to the bridge's socket.
 fn frame_raw(data: &[u8]) -> Result<()> {
-    let mut buf = vec![0xa5u8; TURN_BRIDGE_BUFFER];
-    let data = &data[..data.len().min(TURN_BRIDGE_BUFFER)];
+    let mut buf = vec![0xa5u8; TURN_STREAM_BUFFER];
+    let data = &data[..data.len().min(TURN_STREAM_BUFFER)];
     frame(&mut buf, data);
     Ok(())
 }
@@ -168,8 +168,8 @@ fn read_in_cuts(stream: &[u8], cuts: &[usize]) -> (Vec<Vec<u8>>, Option<String>)
     while at < stream.len() {
         let n = cuts
             .next()
-            .unwrap_or(TURN_BRIDGE_BUFFER)
-            .min(TURN_BRIDGE_BUFFER)
+            .unwrap_or(TURN_STREAM_BUFFER)
+            .min(TURN_STREAM_BUFFER)
             .min(stream.len() - at);
         pending.extend_from_slice(&stream[at..at + n]);
         at += n;

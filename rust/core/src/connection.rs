@@ -89,7 +89,7 @@ impl Connection {
             },
             config.max_remote_channels,
         ));
-        let plan = Plan::new(runtime, config)?;
+        let plan = Plan::new(config)?;
         let rtc_config = RTCConfigurationBuilder::new()
             .with_certificates(runtime.certificate().into_iter().collect())
             // The driver asks the servers; the peer connection only checks that a relay-only

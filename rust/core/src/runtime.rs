@@ -1,7 +1,6 @@
 //! The tokio runtime the core owns: started on first use, shared by every connection, stopped
 //! when the last connection using it is gone.
 
-use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
@@ -212,15 +211,6 @@ impl Runtime {
     /// Largest SCTP receive window the kernel's socket buffers can back on this machine.
     pub(crate) fn receive_window_cap(&self) -> usize {
         self.inner.receive_window_cap
-    }
-
-    /// Starts `future` on the runtime and lets it run on its own.
-    pub(crate) fn spawn<F>(&self, future: F)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        // After a forced shutdown the task is dropped unstarted, which is all that can happen.
-        drop(self.inner.handle.spawn(future));
     }
 }
 

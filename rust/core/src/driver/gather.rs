@@ -12,10 +12,9 @@ use rtc::peer_connection::transport::{
 use rustls::ClientConfig as TlsConfig;
 
 use super::servers::Target;
-use super::turn_stream::{self, Bridge, StreamTarget};
+use super::turn_stream::{self, Pending, Stream, StreamTarget};
 use crate::config::{ConnectionConfig, IceTransportPolicy};
 use crate::error::Result;
-use crate::runtime::Runtime;
 use crate::server_url::{self, ServerTransport, ServerUrl};
 
 /// How long a server's name may take to resolve before it is given up (no candidate from it).
@@ -33,20 +32,22 @@ pub(crate) struct Unresolved {
 /// What a connection's ICE servers come to when the connection is made.
 #[derive(Default)]
 pub(crate) struct Plan {
-    /// Servers ready to ask: address literals, and stream servers behind their bridges.
+    /// Servers ready to ask: address literals, and stream servers (by their stream's address).
     pub(crate) ready: Vec<Target>,
     /// Servers whose names have to be resolved first.
     pub(crate) unresolved: Vec<Unresolved>,
-    /// The bridges to TCP and TLS servers, kept as long as the connection.
-    pub(crate) bridges: Vec<Bridge>,
+    /// The streams to TCP and TLS servers: the driver's ends, and what runs each once the
+    /// driver exists.
+    pub(crate) streams: Vec<Stream>,
+    pub(crate) pending_streams: Vec<Pending>,
     /// Only relayed candidates: `iceTransportPolicy: relay`.
     pub(crate) relay_only: bool,
 }
 
 impl Plan {
-    /// Parses the configured servers and starts a bridge per TCP or TLS server (which opens
-    /// its stream at once, resolving the name on the runtime).
-    pub(crate) fn new(runtime: &Runtime, config: &ConnectionConfig) -> Result<Plan> {
+    /// Parses the configured servers and makes a stream per TCP or TLS server (opened, its
+    /// name resolved, on the runtime once the driver starts).
+    pub(crate) fn new(config: &ConnectionConfig) -> Result<Plan> {
         let mut plan = Plan {
             relay_only: config.ice_transport_policy == IceTransportPolicy::Relay,
             ..Plan::default()
@@ -74,8 +75,9 @@ impl Plan {
                     })),
                 };
                 if let Some(stream_tls) = stream_tls {
-                    let bridge = turn_stream::start(
-                        runtime,
+                    let index = u16::try_from(plan.streams.len()).unwrap_or(u16::MAX);
+                    let (stream, pending) = turn_stream::make(
+                        index,
                         StreamTarget {
                             host: unresolved.parsed.host.clone(),
                             port: unresolved.parsed.port,
@@ -84,8 +86,9 @@ impl Plan {
                         stream_tls,
                     )?;
                     plan.ready
-                        .push(unresolved.target(vec![bridge.address], true));
-                    plan.bridges.push(bridge);
+                        .push(unresolved.target(vec![stream.address], true));
+                    plan.streams.push(stream);
+                    plan.pending_streams.push(pending);
                 } else if let Ok(ip) = unresolved.parsed.host.parse::<IpAddr>() {
                     let address = SocketAddr::new(ip, unresolved.parsed.port);
                     plan.ready.push(unresolved.target(vec![address], false));

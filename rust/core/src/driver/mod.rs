@@ -49,7 +49,7 @@ use tokio::task::JoinHandle;
 pub(crate) use gather::Plan;
 use servers::{Servers, Target};
 use sockets::{Run, Socket};
-use turn_stream::Bridge;
+use turn_stream::Stream;
 
 use crate::channel::{Carrier, ChannelOptions, DataChannel, Message, RemoteSlot, WeakDataChannel};
 use crate::connection_shared::ConnectionShared;
@@ -87,6 +87,8 @@ struct Core {
     resolving: bool,
     gathering: Gathering,
     relay_only: bool,
+    // The streams to TCP and TLS TURN servers; dropped on close, which ends them.
+    streams: Vec<Stream>,
     closed: bool,
     // When datagrams were last sent, and whether messages wait for the timer task to send
     // them (see `COALESCE`).
@@ -126,8 +128,6 @@ pub(crate) struct Driver {
     // room in an inbox or a receive budget).
     wake: Arc<Notify>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
-    // Kept as long as the connection: the streams to its TCP and TLS TURN servers.
-    _bridges: Vec<Bridge>,
     send_buffer_limit: usize,
     // For channels made inside a pass (announced by the peer), which hold the driver weakly.
     me: Weak<Driver>,
@@ -149,7 +149,8 @@ impl Driver {
         let Plan {
             ready,
             unresolved,
-            bridges,
+            streams,
+            pending_streams,
             relay_only,
         } = plan;
         let driver = Arc::new_cyclic(|me| Driver {
@@ -165,6 +166,7 @@ impl Driver {
                 resolving: !unresolved.is_empty(),
                 gathering: Gathering::Idle,
                 relay_only,
+                streams,
                 closed: false,
                 last_flush: Instant::now(),
                 flush_pending: false,
@@ -173,7 +175,6 @@ impl Driver {
             shared,
             wake: Arc::new(Notify::new()),
             tasks: Mutex::new(Vec::new()),
-            _bridges: bridges,
             send_buffer_limit,
             me: me.clone(),
         });
@@ -185,6 +186,14 @@ impl Driver {
         tasks.push(handle.spawn(tasks::timer_loop(driver.clone())));
         if !unresolved.is_empty() {
             tasks.push(handle.spawn(tasks::resolve(Arc::downgrade(&driver), unresolved)));
+        }
+        // Not among the tasks aborted on close: a stream ends once the driver drops its end,
+        // after writing what is queued (the release of its allocation).
+        for pending in pending_streams {
+            let me = Arc::downgrade(&driver);
+            drop(handle.spawn(
+                pending.run(move |from, message| tasks::stream_received(&me, from, message)),
+            ));
         }
         *driver.tasks.lock() = tasks;
         Ok(driver)
@@ -318,6 +327,7 @@ impl Driver {
             let _ = core.pc.close();
             core.servers.close(Instant::now());
             self.flush(&mut core);
+            core.streams.clear();
             core.closed = true;
             core.held = None;
             core.remote.clear();
@@ -457,7 +467,14 @@ impl Driver {
         }
         while let Some(datagram) = core.servers.poll_transmit() {
             any = true;
-            self.push(&mut run, &datagram);
+            match core
+                .streams
+                .iter()
+                .find(|s| s.address == datagram.transport.peer_addr)
+            {
+                Some(stream) => stream.send(&datagram.message),
+                None => self.push(&mut run, &datagram),
+            }
         }
         run.send(&self.sockets);
         if any {

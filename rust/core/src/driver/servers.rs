@@ -38,7 +38,7 @@ use crate::server_url::ServerKind;
 /// round trip to the server). Only checks and handshakes travel before a permission exists.
 const WAITING_BYTES: usize = 64 * 1024;
 
-/// A server ready to be asked: resolved, or bridged for TCP and TLS.
+/// A server ready to be asked: its name resolved, or a stream (TCP or TLS) made for it.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
     /// The URL as configured, reported with the candidates it gives.

@@ -108,3 +108,39 @@ pub(super) async fn resolve(driver: Weak<Driver>, servers: Vec<Unresolved>) {
     core.resolving = false;
     driver.settle(&mut core);
 }
+
+/// Hands a message a TURN server sent over its stream to the server's client, as if read from
+/// the socket that client speaks for. False once the connection is gone (the stream then ends).
+pub(super) fn stream_received(driver: &Weak<Driver>, from: SocketAddr, message: BytesMut) -> bool {
+    let Some(driver) = driver.upgrade() else {
+        return false;
+    };
+    // The stream's client speaks for the first local socket of its family (see
+    // `Servers::start`); its address is IPv4.
+    let Some(local) = driver
+        .sockets
+        .iter()
+        .find(|s| s.local.is_ipv4())
+        .map(|s| s.local)
+    else {
+        return false;
+    };
+    let mut core = driver.core.lock();
+    if core.closed {
+        return false;
+    }
+    let datagram = TaggedBytesMut {
+        now: Instant::now(),
+        transport: TransportContext {
+            local_addr: local,
+            peer_addr: from,
+            ecn: None,
+            transport_protocol: TransportProtocol::UDP,
+        },
+        message,
+    };
+    // Not a server's: nothing else speaks on a stream, so it is dropped.
+    let _ = core.servers.handle_read(datagram);
+    driver.settle(&mut core);
+    true
+}

@@ -1,31 +1,33 @@
 //! TURN over TCP (`turn:host?transport=tcp`) and TLS (`turns:host`).
 //!
-//! The TURN client speaks in datagrams. Each TCP or TLS server therefore gets a bridge: a UDP
-//! socket on 127.0.0.1 that the driver treats as the TURN server, joined to one TCP or TLS
-//! stream to the real server. TURN itself (allocations, permissions, channels, credentials)
-//! stays the driver's; the bridge only moves whole messages. Every datagram holds one STUN or
-//! ChannelData message; on the stream a message is framed by its own length field, and
-//! ChannelData is padded to a multiple of four bytes there (RFC 8656, section 12.5).
+//! The TURN client speaks in whole messages, as over UDP. Each TCP or TLS server gets a stream
+//! the driver owns: the client's messages for the server go to [`Stream::send`], and what the
+//! server sends is split into messages and handed back to the driver. TURN itself
+//! (allocations, permissions, channels, credentials) stays the client's; the stream only moves
+//! whole messages. On the stream a message is framed by its own length field, and ChannelData
+//! is padded to a multiple of four bytes there (RFC 8656, section 12.5).
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+use bytes::BytesMut;
 
 use parking_lot::Mutex;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::{TcpStream, UdpSocket};
-use tokio::sync::oneshot;
+use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
-use crate::runtime::Runtime;
 
-/// How long reaching the TURN server may take before the bridge gives up (ICE then gathers no
+/// How long reaching the TURN server may take before the stream gives up (ICE then gathers no
 /// relay candidate from it, as with an unreachable UDP server).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -101,21 +103,52 @@ fn system_ca_bundle() -> Option<Vec<u8>> {
         .find_map(|file| std::fs::read(file).ok())
 }
 
-/// A running bridge. Dropping it stops the bridge and closes its stream.
-pub(crate) struct Bridge {
-    /// The UDP address the driver sends this server's TURN messages to.
+/// Bytes of messages that may wait for a stream (while it connects, or when the server reads
+/// slowly); past it messages are dropped, as a full socket buffer would drop them.
+const OUTBOX_BYTES: usize = 1024 * 1024;
+
+/// The driver's end of a stream to one TURN server. Dropping it ends the stream once what is
+/// queued has been written (a Refresh that releases the allocation, say).
+pub(crate) struct Stream {
+    /// The address the server's TURN client sends to and hears from: a placeholder no datagram
+    /// can come from (`0.0.0.0`, a port per stream), so only the stream carries it.
     pub(crate) address: SocketAddr,
-    _stop: oneshot::Sender<()>,
+    outbox: mpsc::UnboundedSender<Vec<u8>>,
+    queued: Arc<AtomicUsize>,
 }
 
-/// Starts a bridge to `target` on the runtime. The stream is opened at once, so it is usually
-/// up by the time ICE gathering sends its first request; until then requests wait in the UDP
-/// socket's buffer.
-pub(crate) fn start(
-    runtime: &Runtime,
+impl Stream {
+    /// Queues one STUN or ChannelData message for the server.
+    pub(crate) fn send(&self, message: &[u8]) {
+        let len = message.len();
+        if self.queued.fetch_add(len, Ordering::AcqRel) + len > OUTBOX_BYTES {
+            self.queued.fetch_sub(len, Ordering::AcqRel);
+            return;
+        }
+        // Room for ChannelData's padding on the stream.
+        let mut framed = Vec::with_capacity(len + 3);
+        framed.extend_from_slice(message);
+        if self.outbox.send(framed).is_err() {
+            self.queued.fetch_sub(len, Ordering::AcqRel);
+        }
+    }
+}
+
+/// A stream made but not yet running: [`Pending::run`] opens it once the driver exists.
+pub(crate) struct Pending {
+    target: StreamTarget,
+    tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+    address: SocketAddr,
+    outbox: mpsc::UnboundedReceiver<Vec<u8>>,
+    queued: Arc<AtomicUsize>,
+}
+
+/// Makes stream number `index` of a connection to `target`: the driver's end, and what runs it.
+pub(crate) fn make(
+    index: u16,
     target: StreamTarget,
     tls: Option<Arc<ClientConfig>>,
-) -> Result<Bridge> {
+) -> Result<(Stream, Pending)> {
     let tls = match tls {
         Some(config) => {
             let name = ServerName::try_from(target.host.clone()).map_err(|e| {
@@ -125,101 +158,102 @@ pub(crate) fn start(
         }
         None => None,
     };
-    let socket = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
-    // As large as the connection's own: a burst from the driver must not overflow the hop.
-    let sock = socket2::SockRef::from(&socket);
-    let _ = sock.set_recv_buffer_size(runtime.socket_buffer_size());
-    let _ = sock.set_send_buffer_size(runtime.socket_buffer_size());
-    socket.set_nonblocking(true)?;
-    let address = socket.local_addr()?;
-    let (stop, stopped) = oneshot::channel::<()>();
-    runtime.spawn(async move {
-        let Ok(socket) = UdpSocket::from_std(socket) else {
-            return;
-        };
-        tokio::select! {
-            _ = stopped => {}
-            // An error ends the bridge: the driver then sees the TURN server as unreachable.
-            _ = run(socket, target, tls) => {}
-        }
-    });
-    Ok(Bridge {
+    let address = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), index.saturating_add(1));
+    let (sender, receiver) = mpsc::unbounded_channel();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let stream = Stream {
         address,
-        _stop: stop,
-    })
+        outbox: sender,
+        queued: queued.clone(),
+    };
+    let pending = Pending {
+        target,
+        tls,
+        address,
+        outbox: receiver,
+        queued,
+    };
+    Ok((stream, pending))
 }
 
-async fn run(
-    udp: UdpSocket,
-    target: StreamTarget,
-    tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
-) -> io::Result<()> {
-    let tcp = tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        TcpStream::connect((target.host.as_str(), target.port)),
-    )
-    .await
-    .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
-    // Every message is a whole TURN packet that should leave now.
-    tcp.set_nodelay(true)?;
-    let mut tls = match tls {
-        Some((config, name)) => {
-            Some(ClientConnection::new(config, name).map_err(io::Error::other)?)
-        }
-        None => None,
-    };
-    let (mut reader, mut writer) = tcp.into_split();
-    let mut wire_out = Vec::new();
-    if let Some(tls) = tls.as_mut() {
-        send_tls(tls, &mut writer, &mut wire_out).await?; // ClientHello
+impl Pending {
+    /// Connects and carries messages both ways until the driver drops its [`Stream`] (then
+    /// what is queued is written first) or `deliver`, handed each message the server sends,
+    /// returns false. An error ends the stream: the driver then sees the server as unreachable.
+    pub(crate) async fn run(self, deliver: impl Fn(SocketAddr, BytesMut) -> bool) {
+        let _ = self.carry(deliver).await;
     }
-    // The driver's socket; replies go to whoever sent last (only local processes can reach a
-    // socket bound to 127.0.0.1).
-    let mut client: Option<SocketAddr> = None;
-    let mut datagram = vec![0u8; 65_536];
-    let mut wire_in = vec![0u8; 65_536];
-    // Stream bytes (after TLS) not yet split into messages.
-    let mut pending: Vec<u8> = Vec::new();
-    loop {
-        tokio::select! {
-            received = udp.recv_from(&mut datagram) => {
-                let (n, from) = received?;
-                client = Some(from);
-                let Some(framed) = frame_for_stream(&mut datagram, n) else {
-                    continue; // not TURN: nothing a server would accept
-                };
-                match tls.as_mut() {
-                    None => writer.write_all(&datagram[..framed]).await?,
-                    Some(tls) => {
-                        tls.writer().write_all(&datagram[..framed])?;
-                        send_tls(tls, &mut writer, &mut wire_out).await?;
-                    }
-                }
+
+    async fn carry(mut self, deliver: impl Fn(SocketAddr, BytesMut) -> bool) -> io::Result<()> {
+        let target = &self.target;
+        let tcp = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            TcpStream::connect((target.host.as_str(), target.port)),
+        )
+        .await
+        .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+        // Every message is a whole TURN packet that should leave now.
+        tcp.set_nodelay(true)?;
+        let mut tls = match self.tls.take() {
+            Some((config, name)) => {
+                Some(ClientConnection::new(config, name).map_err(io::Error::other)?)
             }
-            read = reader.read(&mut wire_in) => {
-                let n = read?;
-                if n == 0 {
-                    return Ok(()); // the server closed the stream
-                }
-                match tls.as_mut() {
-                    None => pending.extend_from_slice(&wire_in[..n]),
-                    Some(tls) => {
-                        let open = receive_tls(tls, &wire_in[..n], &mut pending)?;
-                        // Handshake replies, key updates, alerts.
-                        send_tls(tls, &mut writer, &mut wire_out).await?;
-                        if !open {
-                            return Ok(());
+            None => None,
+        };
+        let (mut reader, mut writer) = tcp.into_split();
+        let mut wire_out = Vec::new();
+        if let Some(tls) = tls.as_mut() {
+            send_tls(tls, &mut writer, &mut wire_out).await?; // ClientHello
+        }
+        let mut wire_in = vec![0u8; 65_536];
+        // Stream bytes (after TLS) not yet split into messages.
+        let mut pending: Vec<u8> = Vec::new();
+        loop {
+            tokio::select! {
+                message = self.outbox.recv() => {
+                    let Some(mut message) = message else {
+                        return Ok(()); // the driver is done with this server
+                    };
+                    let n = message.len();
+                    self.queued.fetch_sub(n, Ordering::AcqRel);
+                    message.resize(n + 3, 0);
+                    let Some(framed) = frame_for_stream(&mut message, n) else {
+                        continue; // not TURN: nothing a server would accept
+                    };
+                    match tls.as_mut() {
+                        None => writer.write_all(&message[..framed]).await?,
+                        Some(tls) => {
+                            tls.writer().write_all(&message[..framed])?;
+                            send_tls(tls, &mut writer, &mut wire_out).await?;
                         }
                     }
                 }
-                let mut start = 0;
-                while let Some((len, on_stream)) = next_message(&pending[start..])? {
-                    if let Some(client) = client {
-                        udp.send_to(&pending[start..start + len], client).await?;
+                read = reader.read(&mut wire_in) => {
+                    let n = read?;
+                    if n == 0 {
+                        return Ok(()); // the server closed the stream
                     }
-                    start += on_stream;
+                    match tls.as_mut() {
+                        None => pending.extend_from_slice(&wire_in[..n]),
+                        Some(tls) => {
+                            let open = receive_tls(tls, &wire_in[..n], &mut pending)?;
+                            // Handshake replies, key updates, alerts.
+                            send_tls(tls, &mut writer, &mut wire_out).await?;
+                            if !open {
+                                return Ok(());
+                            }
+                        }
+                    }
+                    let mut start = 0;
+                    while let Some((len, on_stream)) = next_message(&pending[start..])? {
+                        let message = BytesMut::from(&pending[start..start + len]);
+                        if !deliver(self.address, message) {
+                            return Ok(());
+                        }
+                        start += on_stream;
+                    }
+                    pending.drain(..start);
                 }
-                pending.drain(..start);
             }
         }
     }
@@ -279,7 +313,7 @@ pub(crate) fn frame_for_stream(buf: &mut [u8], n: usize) -> Option<usize> {
         1 if n >= 4 + declared => {
             let len = 4 + declared;
             let padded = (len + 3) & !3;
-            // A buffer too short for the padding (never the bridge's own) drops the datagram.
+            // A buffer too short for the padding (never the stream's own) drops the datagram.
             buf.get_mut(len..padded)?.fill(0);
             Some(padded)
         }
