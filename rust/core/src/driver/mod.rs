@@ -280,8 +280,7 @@ impl Driver {
             .add_remote_candidate(candidate)
             .map_err(|e| Error::InvalidCandidate(e.to_string()))?;
         // Checks of the new pair start on the next timer; run it now rather than an interval later.
-        let now = Instant::now();
-        let _ = core.pc.handle_timeout(now);
+        timers_ran(core.pc.handle_timeout(Instant::now()));
         self.settle(&mut core);
         Ok(())
     }
@@ -354,8 +353,10 @@ impl Driver {
             .store(GatheringState::Gathering as i32, Ordering::Release);
         if !core.relay_only {
             for socket in &self.sockets {
-                if let Some(candidate) = gather::host_candidate(socket.local) {
-                    let _ = core.pc.add_local_candidate(candidate);
+                if let Some(candidate) = gather::host_candidate(socket.local)
+                    && let Err(e) = core.pc.add_local_candidate(candidate)
+                {
+                    log::warn!("the host candidate of {} was refused: {e}", socket.local);
                 }
             }
         }
@@ -392,7 +393,10 @@ impl Driver {
         }
         while let Some(datagram) = core.servers.poll_received() {
             any = true;
-            let _ = core.pc.handle_read(datagram);
+            let from = datagram.transport.peer_addr;
+            if let Err(e) = core.pc.handle_read(datagram) {
+                log::debug!("a relayed datagram from {from} was dropped: {e}");
+            }
         }
         while let Some(problem) = core.servers.poll_problem() {
             log::warn!("ICE server {problem}");
@@ -421,7 +425,7 @@ impl Driver {
                 // ICE connecting starts DTLS and DTLS completing starts SCTP, but their first
                 // packets leave only from a timer pass: run one now rather than at the next
                 // retransmission deadline.
-                let _ = core.pc.handle_timeout(Instant::now());
+                timers_ran(core.pc.handle_timeout(Instant::now()));
             }
             busy |= self.serve(core);
             busy |= self.deliver(core);
@@ -540,6 +544,13 @@ impl Carrier for Driver {
             let _ = channel.close();
         }
         self.settle(&mut core);
+    }
+}
+
+/// Logs a failed pass of the protocol's timers (a broken state, not anything remote sent).
+fn timers_ran(result: std::result::Result<(), rtc::shared::error::Error>) {
+    if let Err(e) = result {
+        log::warn!("the connection's timers failed: {e}");
     }
 }
 

@@ -270,7 +270,10 @@ impl Servers {
     /// Runs the clients' retransmissions and refreshes.
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
         for index in 0..self.clients.len() {
-            let _ = self.clients[index].turn.handle_timeout(now);
+            if let Err(e) = self.clients[index].turn.handle_timeout(now) {
+                let url = &self.clients[index].url;
+                self.problems.push_back(format!("{url}: {e}"));
+            }
             self.process(index);
         }
     }

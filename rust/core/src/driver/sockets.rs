@@ -131,8 +131,13 @@ impl Run {
 fn bind(runtime: &Runtime, address: SocketAddr) -> std::io::Result<Socket> {
     let socket = StdUdpSocket::bind(address)?;
     let sock = socket2::SockRef::from(&socket);
-    let _ = sock.set_recv_buffer_size(runtime.socket_buffer_size());
-    let _ = sock.set_send_buffer_size(runtime.socket_buffer_size());
+    // Kept at the system's size if refused: slower under bursts, still correct.
+    if let Err(e) = sock
+        .set_recv_buffer_size(runtime.socket_buffer_size())
+        .and_then(|()| sock.set_send_buffer_size(runtime.socket_buffer_size()))
+    {
+        log::debug!("socket buffers of {address} stay at the system's size: {e}");
+    }
     socket.set_nonblocking(true)?;
     let local = socket.local_addr()?;
     let batch = UdpSocketState::new(UdpSockRef::from(&socket))?;

@@ -49,8 +49,11 @@ pub(super) async fn read_loop(driver: Weak<Driver>, index: usize) {
                 },
                 message,
             };
-            if let Some(datagram) = core.servers.handle_read(datagram) {
-                let _ = core.pc.handle_read(datagram);
+            if let Some(datagram) = core.servers.handle_read(datagram)
+                && let Err(e) = core.pc.handle_read(datagram)
+            {
+                // What anyone can send: a debug record, not a warning a flood could repeat.
+                log::debug!("a datagram from {peer_addr} was dropped: {e}");
             }
         }
         driver.settle(&mut core);
@@ -80,7 +83,7 @@ pub(super) async fn timer_loop(driver: Arc<Driver>) {
         let now = Instant::now();
         if core.deadline.is_some_and(|deadline| deadline <= now) {
             if core.pc.poll_timeout().is_some_and(|due| due <= now) {
-                let _ = core.pc.handle_timeout(now);
+                super::timers_ran(core.pc.handle_timeout(now));
             }
             if core.servers.poll_timeout().is_some_and(|due| due <= now) {
                 core.servers.handle_timeout(now);
@@ -139,8 +142,9 @@ pub(super) fn stream_received(driver: &Weak<Driver>, from: SocketAddr, message: 
         },
         message,
     };
-    // Not a server's: nothing else speaks on a stream, so it is dropped.
-    let _ = core.servers.handle_read(datagram);
+    if core.servers.handle_read(datagram).is_some() {
+        log::debug!("a TURN stream brought a message no request of ours awaits; dropped");
+    }
     driver.settle(&mut core);
     true
 }

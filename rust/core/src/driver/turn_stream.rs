@@ -181,7 +181,10 @@ impl Pending {
     /// what is queued is written first) or `deliver`, handed each message the server sends,
     /// returns false. An error ends the stream: the driver then sees the server as unreachable.
     pub(crate) async fn run(self, deliver: impl Fn(SocketAddr, BytesMut) -> bool) {
-        let _ = self.carry(deliver).await;
+        let server = format!("{}:{}", self.target.host, self.target.port);
+        if let Err(e) = self.carry(deliver).await {
+            log::warn!("the TURN stream to {server} ended: {e}");
+        }
     }
 
     async fn carry(mut self, deliver: impl Fn(SocketAddr, BytesMut) -> bool) -> io::Result<()> {
