@@ -74,9 +74,11 @@ impl ConnectionStats {
             .candidate_pairs()
             .find(|p| Some(p.stats.id.as_str()) == selected)
             .or_else(|| report.candidate_pairs().find(|p| p.nominated));
-        // webrtc-rs 0.21 names candidates differently in pairs ("candidate:X") and in their own
-        // entries ("RTCLocalIceCandidate_candidate:X", remote ones sometimes with another X), so
-        // match the suffix, and failing that take the type all candidates of that side share.
+        // `rtc` names candidates differently in pairs ("candidate:X") and in their own entries
+        // ("RTCLocalIceCandidate_candidate:X"), so match the suffix. A remote candidate the pair
+        // names but the report does not list was learned from the peer's checks before its
+        // signaled twin arrived: peer-reflexive, unless every candidate of that side is of one
+        // kind (a relay-only peer's are all relayed), which it then shares.
         let candidate_type = |id: &str, local: bool| {
             let types: Vec<(&str, RTCIceCandidateType)> = report
                 .iter()
@@ -96,7 +98,11 @@ impl ConnectionStats {
             let shared = types
                 .first()
                 .filter(|first| types.iter().all(|t| t.1 == first.1));
-            exact.or(shared).and_then(|t| CandidateType::from_rtc(t.1))
+            match exact.or(shared) {
+                Some(t) => CandidateType::from_rtc(t.1),
+                None if !local && !id.is_empty() => Some(CandidateType::PeerReflexive),
+                None => None,
+            }
         };
         match pair {
             Some(p) => ConnectionStats {

@@ -350,3 +350,66 @@ fn an_unanswered_stun_server_ends_gathering_without_its_candidate() {
     drain(&mut candidates);
     assert_eq!(candidates.len(), 1, "{candidates:?}");
 }
+
+#[test]
+fn stats_name_the_pair_in_use_when_candidates_of_several_kinds_were_gathered() {
+    let Some(turn) = start_coturn(Listen::UdpAndTcp) else {
+        return;
+    };
+    // Host, server-reflexive and relayed candidates on both sides; on loopback the host pair
+    // wins, and the stats must say so rather than guess from the kinds gathered (they said
+    // nothing at all for the remote end in about one run of two).
+    let config = ConnectionConfig {
+        ice_servers: vec![IceServer {
+            urls: vec![
+                format!("stun:127.0.0.1:{}", turn.port),
+                format!("turn:127.0.0.1:{}", turn.port),
+            ],
+            username: USER.into(),
+            credential: PASSWORD.into(),
+        }],
+        ..ConnectionConfig::loopback()
+    };
+    let runtime = Runtime::shared().unwrap();
+    let a = Connection::new(&runtime, &config).unwrap();
+    let b = Connection::new(&runtime, &config).unwrap();
+    let ca = a.create_data_channel("game", &channel(1)).unwrap();
+    let cb = b.create_data_channel("game", &channel(1)).unwrap();
+    a.create_offer().unwrap();
+    let (opened, mut candidates) = negotiate(&a, &b, Duration::from_secs(10), || {
+        ca.is_open()
+            && cb.is_open()
+            && a.gathering_state() == GatheringState::Complete
+            && b.gathering_state() == GatheringState::Complete
+    });
+    assert!(opened);
+    // The last candidates may have come out after the final exchange.
+    let mut rest = common::Exchanged::default();
+    common::exchange(&a, &b, &mut rest);
+    candidates.extend(rest.candidates);
+    for kind in ["host", "srflx", "relay"] {
+        assert!(
+            candidates
+                .iter()
+                .any(|c| c.contains(&format!(" typ {kind}"))),
+            "no {kind} candidate signaled: {candidates:?}"
+        );
+    }
+    for side in [&a, &b] {
+        let stats = side.stats().unwrap();
+        assert_eq!(stats.local_candidate.map(|c| c.as_str()), Some("host"));
+        // The remote end is the peer's host address, signaled or learned from its checks
+        // first (peer-reflexive), never a kind it was not.
+        assert!(
+            matches!(
+                stats.remote_candidate.map(|c| c.as_str()),
+                Some("host" | "prflx")
+            ),
+            "{stats:?}"
+        );
+        assert!(
+            stats.packets_sent > 0 && stats.packets_received > 0,
+            "{stats:?}"
+        );
+    }
+}
