@@ -4,6 +4,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
+use crate::conditions::NetworkConditions;
 use crate::error::{Error, Result};
 
 /// A STUN or TURN server, as in the `iceServers` entries of a WebRTC configuration.
@@ -94,6 +95,11 @@ pub struct ConnectionConfig {
     /// Certificate authorities (PEM) that `turns:` servers may be signed by, besides the
     /// system's (`SSL_CERT_FILE`, else the usual bundle files). For relays with a private CA.
     pub tls_ca_certificates: String,
+    /// Delay, loss and outages applied to what this connection sends, to try a game on a bad
+    /// link. A perfect link (the default) leaves the runtime's
+    /// ([`RuntimeConfig::network_conditions`](crate::RuntimeConfig::network_conditions)) in
+    /// force.
+    pub network_conditions: NetworkConditions,
 }
 
 impl Default for ConnectionConfig {
@@ -113,6 +119,7 @@ impl Default for ConnectionConfig {
             ice_keepalive_interval: Duration::from_secs(2),
             ice_check_interval: Duration::from_millis(20),
             tls_ca_certificates: String::new(),
+            network_conditions: NetworkConditions::default(),
         }
     }
 }
@@ -174,6 +181,7 @@ impl ConnectionConfig {
                 "queue limits must be above zero".into(),
             ));
         }
+        self.network_conditions.validate()?;
         if self.receive_budget < MIN_RECEIVE_BUDGET {
             return Err(Error::InvalidConfig(format!(
                 "a receive budget of {} bytes is below the minimum of {MIN_RECEIVE_BUDGET} \

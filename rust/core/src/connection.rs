@@ -149,6 +149,10 @@ impl Connection {
             pc,
             &addresses,
             plan,
+            match config.network_conditions.is_perfect() {
+                true => runtime.network_conditions().clone(),
+                false => config.network_conditions.clone(),
+            },
             shared.clone(),
             config.send_buffer_limit,
         )?;

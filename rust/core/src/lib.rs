@@ -20,6 +20,7 @@
 
 mod budget;
 mod channel;
+mod conditions;
 mod config;
 mod connection;
 mod connection_shared;
@@ -35,6 +36,7 @@ mod state;
 mod stats;
 
 pub use channel::{ChannelOptions, ChannelTraffic, DataChannel, Message};
+pub use conditions::NetworkConditions;
 pub use config::{
     ConnectionConfig, IceServer, IceTransportPolicy, MAX_DESCRIPTION_SIZE, MAX_MESSAGE_SIZE,
     MAX_REMOTE_CANDIDATES, MIN_RECEIVE_BUDGET,

@@ -9,6 +9,7 @@ use rtc::peer_connection::certificate::{CertificateParams, RTCCertificate};
 use tokio::runtime::Handle;
 
 use crate::budget::Budget;
+use crate::conditions::NetworkConditions;
 use crate::config::MIN_RECEIVE_BUDGET;
 use crate::error::{Error, Result};
 
@@ -39,6 +40,9 @@ pub struct RuntimeConfig {
     /// by default: sixteen connections at their full 4 MiB, so a mesh of 16 players never meets
     /// it, while many peers flooding at once cannot take more than that of a player's memory.
     pub receive_budget: usize,
+    /// Delay, loss and outages applied to what every connection of this runtime sends (those
+    /// with conditions of their own use theirs): a whole game on a bad link.
+    pub network_conditions: NetworkConditions,
 }
 
 impl Default for RuntimeConfig {
@@ -49,6 +53,7 @@ impl Default for RuntimeConfig {
             socket_buffer_size: 4 * 1024 * 1024,
             thread_name: THREAD_NAME.to_owned(),
             receive_budget: 64 * 1024 * 1024,
+            network_conditions: NetworkConditions::default(),
         }
     }
 }
@@ -65,6 +70,7 @@ struct Inner {
     socket_buffer_size: usize,
     // What every connection's receive budget is also charged to.
     receive_budget: Arc<Budget>,
+    network_conditions: NetworkConditions,
 }
 
 impl Drop for Inner {
@@ -136,6 +142,7 @@ impl Runtime {
                 config.receive_budget
             )));
         }
+        config.network_conditions.validate()?;
         let tokio = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.worker_threads.max(1))
             .max_blocking_threads(2)
@@ -151,6 +158,7 @@ impl Runtime {
                 certificate: Mutex::new(None),
                 socket_buffer_size: config.socket_buffer_size,
                 receive_budget: Budget::new(config.receive_budget, None),
+                network_conditions: config.network_conditions.clone(),
             }),
         })
     }
@@ -206,6 +214,11 @@ impl Runtime {
     /// A new connection's receive budget of `limit` bytes, drawn from this runtime's too.
     pub(crate) fn connection_budget(&self, limit: usize) -> Arc<Budget> {
         Budget::new(limit, Some(self.inner.receive_budget.clone()))
+    }
+
+    /// The network conditions every connection without its own applies.
+    pub fn network_conditions(&self) -> &NetworkConditions {
+        &self.inner.network_conditions
     }
 
     /// Largest SCTP receive window the kernel's socket buffers can back on this machine.

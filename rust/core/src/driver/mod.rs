@@ -52,6 +52,7 @@ use sockets::{Run, Socket};
 use turn_stream::Stream;
 
 use crate::channel::{Carrier, ChannelOptions, DataChannel, Message, RemoteSlot, WeakDataChannel};
+use crate::conditions::{Datagram, NetworkConditions, Simulator};
 use crate::connection_shared::ConnectionShared;
 use crate::error::{Error, Result};
 use crate::runtime::Runtime;
@@ -89,6 +90,8 @@ struct Core {
     relay_only: bool,
     // The streams to TCP and TLS TURN servers; dropped on close, which ends them.
     streams: Vec<Stream>,
+    // What the network conditions hold back, when any are set.
+    simulator: Option<Simulator>,
     closed: bool,
     // When datagrams were last sent, and whether messages wait for the timer task to send
     // them (see `COALESCE`).
@@ -141,6 +144,7 @@ impl Driver {
         pc: RTCPeerConnection,
         addresses: &[SocketAddr],
         plan: Plan,
+        conditions: NetworkConditions,
         shared: Arc<ConnectionShared>,
         send_buffer_limit: usize,
     ) -> Result<Arc<Driver>> {
@@ -167,6 +171,8 @@ impl Driver {
                 gathering: Gathering::Idle,
                 relay_only,
                 streams,
+                simulator: (!conditions.is_perfect())
+                    .then(|| Simulator::new(conditions, Instant::now())),
                 closed: false,
                 last_flush: Instant::now(),
                 flush_pending: false,
@@ -438,10 +444,14 @@ impl Driver {
     }
 
     fn settle_deadline(&self, core: &mut Core) {
-        let next = match (core.pc.poll_timeout(), core.servers.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let next = [
+            core.pc.poll_timeout(),
+            core.servers.poll_timeout(),
+            core.simulator.as_ref().and_then(Simulator::next_due),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let earlier = match (next, core.deadline) {
             (Some(next), Some(current)) => next < current,
             (Some(_), None) => true,
@@ -461,13 +471,14 @@ impl Driver {
         // Datagrams of one size to one destination from one socket go out as one segmented
         // send: the kernel walks its stack once for the run, not once per datagram.
         let mut run = Run::default();
+        let now = Instant::now();
         while let Some(datagram) = core.pc.poll_write() {
             any = true;
             if core.servers.is_relay(datagram.transport.local_addr) {
                 core.servers.send(datagram);
                 continue;
             }
-            self.push(&mut run, &datagram);
+            self.push(&mut run, core.simulator.as_mut(), now, datagram);
         }
         while let Some(datagram) = core.servers.poll_transmit() {
             any = true;
@@ -477,7 +488,13 @@ impl Driver {
                 .find(|s| s.address == datagram.transport.peer_addr)
             {
                 Some(stream) => stream.send(&datagram.message),
-                None => self.push(&mut run, &datagram),
+                None => self.push(&mut run, core.simulator.as_mut(), now, datagram),
+            }
+        }
+        if let Some(simulator) = core.simulator.as_mut() {
+            while let Some(due) = simulator.poll_due(now) {
+                any = true;
+                run.push(&self.sockets, self.socket_of(due.from), due.to, &due.bytes);
             }
         }
         run.send(&self.sockets);
@@ -487,14 +504,39 @@ impl Driver {
         any
     }
 
-    fn push(&self, run: &mut Run, datagram: &rtc::shared::TaggedBytesMut) {
-        let transport = &datagram.transport;
-        let index = self
-            .sockets
+    /// Sends a datagram from its socket, or hands it to the network simulator when one is set.
+    fn push(
+        &self,
+        run: &mut Run,
+        simulator: Option<&mut Simulator>,
+        now: Instant,
+        datagram: rtc::shared::TaggedBytesMut,
+    ) {
+        let transport = datagram.transport;
+        match simulator {
+            Some(simulator) => simulator.send(
+                now,
+                Datagram {
+                    from: transport.local_addr,
+                    to: transport.peer_addr,
+                    bytes: datagram.message.to_vec(),
+                },
+            ),
+            None => run.push(
+                &self.sockets,
+                self.socket_of(transport.local_addr),
+                transport.peer_addr,
+                &datagram.message,
+            ),
+        }
+    }
+
+    /// The index of the socket bound to `local` (the first if none is: a datagram always goes).
+    fn socket_of(&self, local: SocketAddr) -> usize {
+        self.sockets
             .iter()
-            .position(|s| s.local == transport.local_addr)
-            .unwrap_or(0);
-        run.push(&self.sockets, index, transport.peer_addr, &datagram.message);
+            .position(|s| s.local == local)
+            .unwrap_or(0)
     }
 }
 

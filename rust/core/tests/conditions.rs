@@ -1,0 +1,229 @@
+//! Connections through simulated network conditions: every layer (ICE, DTLS, SCTP) meets the
+//! delay, loss and outages, and what a game sends still arrives.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use webrtc_mesh_core::{
+    ChannelOptions, Connection, ConnectionConfig, DataChannel, NetworkConditions, Runtime,
+    RuntimeConfig,
+};
+
+fn reliable() -> ChannelOptions {
+    ChannelOptions {
+        negotiated_id: Some(1),
+        ..Default::default()
+    }
+}
+
+/// Two connections with `config` on `runtime`, their reliable channels open.
+fn pair(
+    runtime: &Runtime,
+    config: &ConnectionConfig,
+) -> (Connection, Connection, DataChannel, DataChannel, Duration) {
+    let a = Connection::new(runtime, config).unwrap();
+    let b = Connection::new(runtime, config).unwrap();
+    let ca = a.create_data_channel("game", &reliable()).unwrap();
+    let cb = b.create_data_channel("game", &reliable()).unwrap();
+    let started = Instant::now();
+    a.create_offer().unwrap();
+    let mut seen = common::Exchanged::default();
+    while !(ca.is_open() && cb.is_open()) {
+        common::exchange(&a, &b, &mut seen);
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "did not connect"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let setup = started.elapsed();
+    (a, b, ca, cb, setup)
+}
+
+/// Round trips of a small reliable message, `count` of them.
+fn round_trips(ca: &DataChannel, cb: &DataChannel, count: u32) -> Vec<Duration> {
+    let mut rtts = Vec::new();
+    for i in 0..count {
+        let sent = Instant::now();
+        ca.send(&i.to_be_bytes()).unwrap();
+        let echo = loop {
+            if let Some(m) = cb.recv() {
+                break m;
+            }
+            assert!(sent.elapsed() < Duration::from_secs(10), "ping {i} lost");
+            std::thread::sleep(Duration::from_micros(200));
+        };
+        cb.send(&echo.data).unwrap();
+        while ca.recv().is_none() {
+            assert!(sent.elapsed() < Duration::from_secs(10), "pong {i} lost");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        rtts.push(sent.elapsed());
+    }
+    rtts.sort();
+    rtts
+}
+
+#[test]
+fn delay_is_met_by_every_layer() {
+    let runtime = Runtime::shared().unwrap();
+    let config = ConnectionConfig {
+        network_conditions: NetworkConditions {
+            delay: Duration::from_millis(40),
+            ..Default::default()
+        },
+        ..ConnectionConfig::loopback()
+    };
+    let (_a, _b, ca, cb, setup) = pair(&runtime, &config);
+    // ICE, DTLS and SCTP each need round trips of 80 ms before the channel opens.
+    eprintln!("setup through 40 ms each way: {setup:?}");
+    assert!(
+        setup >= Duration::from_millis(240),
+        "setup took only {setup:?}"
+    );
+    let rtts = round_trips(&ca, &cb, 10);
+    eprintln!("round trips {:?} .. {:?}", rtts[0], rtts[rtts.len() - 1]);
+    // A ping and its pong cross the link once each way: 80 ms.
+    assert!(
+        rtts[0] >= Duration::from_millis(80),
+        "a round trip in {:?}",
+        rtts[0]
+    );
+    assert!(
+        rtts[rtts.len() / 2] < Duration::from_millis(130),
+        "{rtts:?}"
+    );
+}
+
+#[test]
+fn reliable_messages_cross_a_lossy_jittery_link_once_and_in_order() {
+    let runtime = Runtime::shared().unwrap();
+    let config = ConnectionConfig {
+        network_conditions: NetworkConditions {
+            delay: Duration::from_millis(20),
+            jitter: Duration::from_millis(5),
+            loss: 0.05,
+            duplicate: 0.01,
+            seed: 11,
+            ..Default::default()
+        },
+        ..ConnectionConfig::loopback()
+    };
+    let (_a, _b, ca, cb, setup) = pair(&runtime, &config);
+    const COUNT: u32 = 500;
+    let started = Instant::now();
+    let mut next = 0u32;
+    for i in 0..COUNT {
+        ca.send(&[&i.to_be_bytes()[..], &[0u8; 200]].concat())
+            .unwrap();
+        if i % 50 == 49 {
+            std::thread::sleep(Duration::from_millis(16));
+        }
+        while let Some(m) = cb.recv() {
+            assert_eq!(u32::from_be_bytes(m.data[..4].try_into().unwrap()), next);
+            next += 1;
+        }
+    }
+    while next < COUNT {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{next} of {COUNT} arrived"
+        );
+        while let Some(m) = cb.recv() {
+            assert_eq!(u32::from_be_bytes(m.data[..4].try_into().unwrap()), next);
+            next += 1;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        cb.recv().is_none(),
+        "a duplicate datagram became a duplicate message"
+    );
+    eprintln!(
+        "set up in {setup:?}; {COUNT} messages through 5% loss in {:?}",
+        started.elapsed()
+    );
+}
+
+/// Sends a message every 20 ms for 5 s through a 1.5 s outage (from 1.5 s to 3 s after the
+/// connections were made); returns (sent, received, how long after the link returned the first
+/// message arrived).
+fn through_an_outage() -> (u32, u32, Option<Duration>) {
+    let runtime = Runtime::shared().unwrap();
+    let config = ConnectionConfig {
+        network_conditions: NetworkConditions {
+            delay: Duration::from_millis(5),
+            outages: vec![(Duration::from_millis(1500), Duration::from_millis(1500))],
+            ..Default::default()
+        },
+        ..ConnectionConfig::loopback()
+    };
+    let created = Instant::now();
+    let (a, _b, ca, cb, _) = pair(&runtime, &config);
+    let returned = Duration::from_millis(3000);
+    let (mut sent, mut received, mut back) = (0u32, 0u32, None);
+    while created.elapsed() < Duration::from_millis(5000) {
+        ca.send(&sent.to_be_bytes()).unwrap();
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(20));
+        while cb.recv().is_some() {
+            received += 1;
+            if back.is_none() && created.elapsed() > returned {
+                back = Some(created.elapsed() - returned);
+            }
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while received < sent && Instant::now() < deadline {
+        while cb.recv().is_some() {
+            received += 1;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        a.connection_state(),
+        webrtc_mesh_core::ConnectionState::Connected
+    );
+    eprintln!("{received} of {sent} arrived; traffic back {back:?} after the link returned");
+    (sent, received, back)
+}
+
+#[test]
+fn an_outage_is_survived_and_what_was_sent_during_it_arrives() {
+    let (sent, received, back) = through_an_outage();
+    assert_eq!(received, sent);
+    // Today rtc-sctp's retransmission timer, doubled during the outage from its 1 s floor,
+    // decides when traffic resumes: 1.5 s here.
+    assert!(
+        back.is_some_and(|b| b < Duration::from_millis(2500)),
+        "{back:?}"
+    );
+}
+
+#[test]
+#[ignore = "traffic resumes on rtc-sctp's next retransmission (1.5 s after a 1.5 s outage); \
+            the target of one round trip + 200 ms needs configurable SCTP timers"]
+fn traffic_resumes_within_a_round_trip_of_the_link_returning() {
+    let (_, _, back) = through_an_outage();
+    assert!(
+        back.is_some_and(|b| b < Duration::from_millis(210)),
+        "{back:?}"
+    );
+}
+
+#[test]
+fn a_runtime_applies_its_conditions_to_every_connection() {
+    let runtime = Runtime::new(&RuntimeConfig {
+        network_conditions: NetworkConditions {
+            delay: Duration::from_millis(40),
+            ..Default::default()
+        },
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let (_a, _b, ca, cb, _) = pair(&runtime, &ConnectionConfig::loopback());
+    let rtts = round_trips(&ca, &cb, 5);
+    assert!(rtts[0] >= Duration::from_millis(80), "{rtts:?}");
+}
