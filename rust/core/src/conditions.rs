@@ -50,7 +50,8 @@ impl NetworkConditions {
             && self.outages.is_empty()
     }
 
-    pub(crate) fn validate(&self) -> Result<()> {
+    /// Checks that shares are within 0 to 1 and a bandwidth cap carries something.
+    pub fn validate(&self) -> Result<()> {
         for (name, share) in [("loss", self.loss), ("duplicate", self.duplicate)] {
             if !(0.0..=1.0).contains(&share) {
                 return Err(Error::InvalidConfig(format!(
@@ -215,6 +216,21 @@ impl Simulator {
                 },
             });
         }
+    }
+
+    /// These conditions from `now` on (their outages count from it), keeping what is already
+    /// held back (due when it was).
+    pub(crate) fn change(&mut self, conditions: NetworkConditions, now: Instant) {
+        self.started = now;
+        self.random = conditions.seed ^ 0x9e37_79b9_7f4a_7c15;
+        self.conditions = conditions;
+        self.losing = false;
+    }
+
+    /// Whether nothing is held back and the conditions are a perfect link: the simulator can
+    /// go.
+    pub(crate) fn idle_and_perfect(&self) -> bool {
+        self.held.is_empty() && self.conditions.is_perfect()
     }
 
     /// A datagram whose time has come, if any.

@@ -25,6 +25,7 @@ use rtc::peer_connection::sdp::{RTCSdpType, RTCSessionDescription};
 use rtc::peer_connection::transport::{RTCDtlsRole, RTCIceCandidateInit};
 
 use crate::channel::{ChannelOptions, DataChannel, InboxLimits};
+use crate::conditions::NetworkConditions;
 use crate::config::{
     ConnectionConfig, IceTransportPolicy, MAX_DESCRIPTION_SIZE, MAX_MESSAGE_SIZE,
     MAX_REMOTE_CANDIDATES,
@@ -359,6 +360,15 @@ impl Connection {
     /// budget.
     pub fn refuse_remote_channels(&self) {
         self.inner.shared.refuse_remote_channels();
+    }
+
+    /// Applies network conditions (delay, loss, outages, ...) to what this connection sends
+    /// from now on, replacing those it had; a perfect link
+    /// ([`NetworkConditions::default`]) turns them off. Outages count from this call.
+    pub fn set_network_conditions(&self, conditions: &NetworkConditions) -> Result<()> {
+        self.check_open()?;
+        conditions.validate()?;
+        self.inner.driver.set_network_conditions(conditions.clone())
     }
 
     /// Bytes of received messages waiting unread on this connection's channels.

@@ -227,3 +227,33 @@ fn a_runtime_applies_its_conditions_to_every_connection() {
     let rtts = round_trips(&ca, &cb, 5);
     assert!(rtts[0] >= Duration::from_millis(80), "{rtts:?}");
 }
+
+#[test]
+fn conditions_change_on_a_live_connection() {
+    let runtime = Runtime::shared().unwrap();
+    let (a, b, ca, cb, _) = pair(&runtime, &ConnectionConfig::loopback());
+    let before = round_trips(&ca, &cb, 5);
+    assert!(before[4] < Duration::from_millis(40), "{before:?}");
+    let slow = NetworkConditions {
+        delay: Duration::from_millis(30),
+        ..Default::default()
+    };
+    a.set_network_conditions(&slow).unwrap();
+    b.set_network_conditions(&slow).unwrap();
+    let during = round_trips(&ca, &cb, 5);
+    assert!(during[0] >= Duration::from_millis(60), "{during:?}");
+    a.set_network_conditions(&NetworkConditions::default())
+        .unwrap();
+    b.set_network_conditions(&NetworkConditions::default())
+        .unwrap();
+    let after = round_trips(&ca, &cb, 5);
+    assert!(after[2] < Duration::from_millis(40), "{after:?}");
+    let bad = NetworkConditions {
+        loss: 2.0,
+        ..Default::default()
+    };
+    assert!(matches!(
+        a.set_network_conditions(&bad),
+        Err(webrtc_mesh_core::Error::InvalidConfig(_))
+    ));
+}

@@ -5,8 +5,11 @@ use std::net::IpAddr;
 
 use godot::classes::{Os, X509Certificate};
 use godot::prelude::*;
+use std::time::Duration;
+
 use webrtc_mesh_core::{
-    ChannelOptions, ConnectionConfig, Error, IceServer, IceTransportPolicy, Result,
+    ChannelOptions, ConnectionConfig, Error, IceServer, IceTransportPolicy, NetworkConditions,
+    Result,
 };
 
 fn invalid(why: String) -> Error {
@@ -129,8 +132,110 @@ pub fn connection_config(dict: &VarDictionary) -> Result<ConnectionConfig> {
         }
         config.port_range = Some(port(0)?..=port(1)?);
     }
+    if let Some(conditions) = dict.get("networkConditions") {
+        let conditions = conditions
+            .try_to::<VarDictionary>()
+            .map_err(|_| invalid("\"networkConditions\" must be a Dictionary".into()))?;
+        config.network_conditions = network_conditions(&conditions)?;
+    }
     config.validate()?;
     Ok(config)
+}
+
+/// A number (int or float) under `key`.
+fn number_at(dict: &VarDictionary, key: &str) -> Result<Option<f64>> {
+    match dict.get(key) {
+        None => Ok(None),
+        Some(v) => v
+            .try_to::<f64>()
+            .or_else(|_| v.try_to::<i64>().map(|n| n as f64))
+            .map(Some)
+            .map_err(|_| invalid(format!("\"{key}\" must be a number"))),
+    }
+}
+
+/// Milliseconds under `key`, as a duration.
+fn millis_at(dict: &VarDictionary, key: &str) -> Result<Option<Duration>> {
+    match number_at(dict, key)? {
+        None => Ok(None),
+        Some(ms) if ms.is_finite() && (0.0..=3_600_000.0).contains(&ms) => {
+            Ok(Some(Duration::from_secs_f64(ms / 1000.0)))
+        }
+        Some(ms) => Err(invalid(format!(
+            "\"{key}\" is {ms}; use milliseconds from 0 to 3600000"
+        ))),
+    }
+}
+
+/// `{"delay_ms": 75, "jitter_ms": 10, "loss": 0.03, "loss_burst": 1, "duplicate": 0.0,
+/// "bandwidth": 0, "outages": [[start_s, length_s], ...], "seed": 0}`: every key optional, a
+/// missing one a perfect link in that respect. `loss` and `duplicate` are shares from 0 to 1;
+/// `bandwidth` is bytes per second (0 for no cap).
+pub fn network_conditions(dict: &VarDictionary) -> Result<NetworkConditions> {
+    const KEYS: [&str; 8] = [
+        "delay_ms",
+        "jitter_ms",
+        "loss",
+        "loss_burst",
+        "duplicate",
+        "bandwidth",
+        "outages",
+        "seed",
+    ];
+    for key in dict.keys_array().iter_shared() {
+        let key = key.to_string();
+        if !KEYS.contains(&key.as_str()) {
+            return Err(invalid(format!(
+                "unknown network condition {key:?}; known: {}",
+                KEYS.join(", ")
+            )));
+        }
+    }
+    let mut conditions =
+        NetworkConditions {
+            delay: millis_at(dict, "delay_ms")?.unwrap_or_default(),
+            jitter: millis_at(dict, "jitter_ms")?.unwrap_or_default(),
+            loss: number_at(dict, "loss")?.unwrap_or(0.0),
+            loss_burst: int_at(dict, "loss_burst")?
+                .map(|n| {
+                    u32::try_from(n).map_err(|_| invalid("\"loss_burst\" must be 0 or more".into()))
+                })
+                .transpose()?
+                .unwrap_or(1),
+            duplicate: number_at(dict, "duplicate")?.unwrap_or(0.0),
+            bandwidth: match int_at(dict, "bandwidth")? {
+                None | Some(0) => None,
+                Some(n) => Some(u64::try_from(n).map_err(|_| {
+                    invalid("\"bandwidth\" must be 0 or more bytes a second".into())
+                })?),
+            },
+            outages: Vec::new(),
+            seed: int_at(dict, "seed")?.unwrap_or(0) as u64,
+        };
+    if let Some(outages) = dict.get("outages") {
+        let bad = || invalid("\"outages\" must be an Array of [start_s, length_s] pairs".into());
+        let outages = outages.try_to::<VarArray>().map_err(|_| bad())?;
+        for outage in outages.iter_shared() {
+            let pair = outage.try_to::<VarArray>().map_err(|_| bad())?;
+            let seconds = |i: usize| -> Result<Duration> {
+                let v = pair.get(i).ok_or_else(bad)?;
+                let s = v
+                    .try_to::<f64>()
+                    .or_else(|_| v.try_to::<i64>().map(|n| n as f64))
+                    .map_err(|_| bad())?;
+                if !(s.is_finite() && (0.0..=86_400.0).contains(&s)) {
+                    return Err(bad());
+                }
+                Ok(Duration::from_secs_f64(s))
+            };
+            if pair.len() != 2 {
+                return Err(bad());
+            }
+            conditions.outages.push((seconds(0)?, seconds(1)?));
+        }
+    }
+    conditions.validate()?;
+    Ok(conditions)
 }
 
 /// `{"negotiated": bool, "id": int, "ordered": bool, "maxPacketLifeTime": int,

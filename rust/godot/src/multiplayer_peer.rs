@@ -60,6 +60,17 @@ pub struct WebRtcMultiplayerPeerExtension {
     /// may recover. 0 removes at once, as Godot's built-in peer does.
     #[var(get = get_disconnect_grace, set = set_disconnect_grace)]
     disconnect_grace: f64,
+    /// Network conditions applied to what every peer's connection sends, to play the game on a
+    /// bad link without another plugin: `{"delay_ms": 75, "jitter_ms": 10, "loss": 0.03,
+    /// "loss_burst": 1, "duplicate": 0.0, "bandwidth": 0, "outages": [[start_s, length_s]],
+    /// "seed": 0}` (every key optional; `loss` and `duplicate` are shares from 0 to 1,
+    /// `bandwidth` bytes a second, 0 for no cap). They apply to one direction: each instance
+    /// delays what it sends, so two instances at 75 ms make a 150 ms round trip. Setting it
+    /// changes current peers at once and applies to peers added later; `{}` turns it off.
+    /// The project settings under `network/webrtc_mesh/simulate/` set every connection's
+    /// default.
+    #[var(get = get_network_conditions, set = set_network_conditions)]
+    network_conditions: VarDictionary,
 }
 
 fn transfer_mode(mode: GdTransferMode) -> TransferMode {
@@ -114,6 +125,7 @@ impl IMultiplayerPeerExtension for WebRtcMultiplayerPeerExtension {
             target_peer: 0,
             refuse_new: false,
             disconnect_grace: webrtc_mesh_core::DEFAULT_DISCONNECT_GRACE.as_secs_f64(),
+            network_conditions: VarDictionary::new(),
         }
     }
 
@@ -393,6 +405,13 @@ impl WebRtcMultiplayerPeerExtension {
             }
             Err(e) => return errors::report(CALL, &e),
         };
+        if !self.network_conditions.is_empty() {
+            let applied = crate::config::network_conditions(&self.network_conditions)
+                .and_then(|conditions| connection.set_network_conditions(&conditions));
+            if let Err(e) = applied {
+                return errors::report(CALL, &e);
+            }
+        }
         if let Err(e) = mesh.add_peer(i64::from(id), &connection, unreliable_lifetime) {
             return errors::report(CALL, &e);
         }
@@ -520,6 +539,37 @@ impl WebRtcMultiplayerPeerExtension {
         d.set("remote_candidate_type", kind(stats.remote_candidate));
         d.set("connection_state", stats.state as i64);
         d
+    }
+
+    /// Getter of [member network_conditions].
+    #[func]
+    fn get_network_conditions(&self) -> VarDictionary {
+        self.network_conditions.clone()
+    }
+
+    /// Setter of [member network_conditions]. Unknown keys or values out of range are refused
+    /// with an error, and the conditions in force stay.
+    #[func]
+    fn set_network_conditions(&mut self, conditions: VarDictionary) {
+        const CALL: &str = "WebRTCMultiplayerPeerExtension.network_conditions";
+        let parsed = match crate::config::network_conditions(&conditions) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                errors::report(CALL, &e);
+                return;
+            }
+        };
+        if let Some(mesh) = self.mesh.borrow().as_ref() {
+            for id in mesh.peer_ids().collect::<Vec<_>>() {
+                if let Some(connection) = mesh.peer_connection(id)
+                    && let Err(e) = connection.set_network_conditions(&parsed)
+                {
+                    errors::report(CALL, &e);
+                    return;
+                }
+            }
+        }
+        self.network_conditions = conditions;
     }
 
     /// Getter of [member disconnect_grace].

@@ -6,7 +6,11 @@ use godot::global::godot_warn;
 use godot::prelude::*;
 use godot::register::info::PropertyHint;
 use parking_lot::Mutex;
-use webrtc_mesh_core::{ConnectionConfig, MIN_RECEIVE_BUDGET, Runtime, RuntimeConfig};
+use std::time::Duration;
+
+use webrtc_mesh_core::{
+    ConnectionConfig, MIN_RECEIVE_BUDGET, NetworkConditions, Runtime, RuntimeConfig,
+};
 
 /// Worker threads of the runtime every connection runs on; 0 picks the default (two where
 /// there are two cores or more). One suits a two-core machine whose game thread never sleeps:
@@ -20,6 +24,16 @@ const RECEIVE_BUDGET: &str = "network/webrtc_mesh/receive_budget_kib";
 
 /// KiB of received messages that may wait unread on every connection together.
 const TOTAL_RECEIVE_BUDGET: &str = "network/webrtc_mesh/total_receive_budget_kib";
+
+/// Network conditions every connection made through Godot applies to what it sends (see
+/// `WebRTCMultiplayerPeerExtension.network_conditions`): one-way delay and jitter in
+/// milliseconds, loss in percent and the mean length of a run of losses. All 0 (the default)
+/// is a perfect link.
+const SIMULATE_DELAY: &str = "network/webrtc_mesh/simulate/delay_ms";
+const SIMULATE_JITTER: &str = "network/webrtc_mesh/simulate/jitter_ms";
+const SIMULATE_LOSS: &str = "network/webrtc_mesh/simulate/loss_percent";
+const SIMULATE_LOSS_BURST: &str = "network/webrtc_mesh/simulate/loss_burst";
+const MAX_SIMULATED_MS: i64 = 10_000;
 
 /// Largest budget setting, in KiB (16 GiB): beyond any use, and far from overflowing.
 const MAX_BUDGET_KIB: i64 = 16 * 1024 * 1024;
@@ -55,6 +69,11 @@ pub fn load() {
         MAX_BUDGET_KIB,
     );
 
+    register(&mut settings, SIMULATE_DELAY, 0, 0, MAX_SIMULATED_MS);
+    register(&mut settings, SIMULATE_JITTER, 0, 0, MAX_SIMULATED_MS);
+    register(&mut settings, SIMULATE_LOSS, 0, 0, 100);
+    register(&mut settings, SIMULATE_LOSS_BURST, 1, 1, 100);
+
     let mut runtime_config = RuntimeConfig::default();
     let mut changed = false;
     if let Some(workers) = read(&settings, WORKER_THREADS, 0, MAX_WORKER_THREADS)
@@ -74,6 +93,25 @@ pub fn load() {
     if let Some(kib) = read(&settings, RECEIVE_BUDGET, min_kib, MAX_BUDGET_KIB) {
         connection_config.receive_budget = kib as usize * 1024;
     }
+    let millis = |name| read(&settings, name, 0, MAX_SIMULATED_MS).unwrap_or(0) as u64;
+    let conditions = NetworkConditions {
+        delay: Duration::from_millis(millis(SIMULATE_DELAY)),
+        jitter: Duration::from_millis(millis(SIMULATE_JITTER)),
+        loss: read(&settings, SIMULATE_LOSS, 0, 100).unwrap_or(0) as f64 / 100.0,
+        loss_burst: read(&settings, SIMULATE_LOSS_BURST, 1, 100).unwrap_or(1) as u32,
+        ..NetworkConditions::default()
+    };
+    if !conditions.is_perfect() {
+        // A simulated bad link left on in a shipped game would be a mystery to its players.
+        godot_warn!(
+            "webrtc_mesh: simulating a bad link on every connection ({} ms delay, {} ms \
+             jitter, {}% loss); see the network/webrtc_mesh/simulate/ project settings",
+            conditions.delay.as_millis(),
+            conditions.jitter.as_millis(),
+            conditions.loss * 100.0
+        );
+    }
+    connection_config.network_conditions = conditions;
     *CONNECTION_DEFAULTS.lock() = Some(connection_config);
 }
 

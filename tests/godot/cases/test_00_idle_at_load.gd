@@ -18,6 +18,9 @@ func run() -> void:
 			"receive_budget_kib project setting registered with its default")
 	check_eq(ProjectSettings.get_setting("network/webrtc_mesh/total_receive_budget_kib", -1), 65536,
 			"total_receive_budget_kib project setting registered with its default")
+	for setting in ["delay_ms", "jitter_ms", "loss_percent"]:
+		check_eq(ProjectSettings.get_setting("network/webrtc_mesh/simulate/" + setting, -1), 0,
+				"simulate/%s project setting registered, off by default" % setting)
 	if OS.get_name() != "Linux":
 		note("thread names are read from /proc: Linux only")
 		finish()

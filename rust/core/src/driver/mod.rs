@@ -315,6 +315,19 @@ impl Driver {
         Ok(channel)
     }
 
+    /// Applies `conditions` to what is sent from now on; what the previous ones hold back
+    /// still leaves when it was due.
+    pub(crate) fn set_network_conditions(&self, conditions: NetworkConditions) -> Result<()> {
+        let mut core = self.lock()?;
+        match core.simulator.as_mut() {
+            Some(simulator) => simulator.change(conditions, Instant::now()),
+            None if conditions.is_perfect() => {}
+            None => core.simulator = Some(Simulator::new(conditions, Instant::now())),
+        }
+        self.settle(&mut core);
+        Ok(())
+    }
+
     /// Statistics of the transport and the selected pair.
     pub(crate) fn stats(&self) -> Result<RTCStatsReport> {
         let mut core = self.lock()?;
@@ -495,6 +508,9 @@ impl Driver {
             while let Some(due) = simulator.poll_due(now) {
                 any = true;
                 run.push(&self.sockets, self.socket_of(due.from), due.to, &due.bytes);
+            }
+            if simulator.idle_and_perfect() {
+                core.simulator = None;
             }
         }
         run.send(&self.sockets);
