@@ -55,7 +55,8 @@ fn int_at(dict: &VarDictionary, key: &str) -> Result<Option<i64>> {
 
 /// `{"iceServers": [{"urls": [...], "username": "", "credential": ""}], "iceTransportPolicy":
 /// "all" | "relay", "bindAddress": "127.0.0.1", "portRange": [min, max], "tlsCaCertificates":
-/// PEM String or X509Certificate}`.
+/// PEM String or X509Certificate, "networkConditions": {...} as in
+/// [`network_conditions`]}`.
 pub fn connection_config(dict: &VarDictionary) -> Result<ConnectionConfig> {
     let mut config = crate::project_settings::connection_defaults();
     if let Some(servers) = dict.get("iceServers") {

@@ -18,6 +18,7 @@
 
 mod events;
 mod gather;
+mod handshake;
 mod servers;
 mod sockets;
 mod tasks;
@@ -57,6 +58,8 @@ use crate::connection_shared::ConnectionShared;
 use crate::error::{Error, Result};
 use crate::runtime::Runtime;
 use crate::state::{ChannelState, GatheringState};
+use handshake::HandshakeGuard;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 /// Datagrams read per pass before the protocol's output is flushed: enough to batch a burst's
 /// acknowledgements, few enough that timers and senders are not held up.
 const READ_BATCH: usize = 64;
@@ -92,6 +95,9 @@ struct Core {
     streams: Vec<Stream>,
     // What the network conditions hold back, when any are set.
     simulator: Option<Simulator>,
+    // Our last DTLS handshake flight, and what of it is to be sent again (see `handshake`).
+    handshake: HandshakeGuard,
+    resend: Vec<handshake::Sent>,
     closed: bool,
     // When datagrams were last sent, and whether messages wait for the timer task to send
     // them (see `COALESCE`).
@@ -173,6 +179,8 @@ impl Driver {
                 streams,
                 simulator: (!conditions.is_perfect())
                     .then(|| Simulator::new(conditions, Instant::now())),
+                handshake: HandshakeGuard::default(),
+                resend: Vec::new(),
                 closed: false,
                 last_flush: Instant::now(),
                 flush_pending: false,
@@ -400,6 +408,19 @@ impl Driver {
         false
     }
 
+    /// Hands a datagram from the peer (directly or through a relay) to the peer connection,
+    /// and has our last handshake flight sent again if the datagram shows it was lost.
+    fn receive(&self, core: &mut Core, datagram: TaggedBytesMut) {
+        if let Some(flight) = core.handshake.received(&datagram.message, datagram.now) {
+            core.resend.extend_from_slice(flight);
+        }
+        let from = datagram.transport.peer_addr;
+        if let Err(e) = core.pc.handle_read(datagram) {
+            // What anyone can send: a debug record, not a warning a flood could repeat.
+            log::debug!("a datagram from {from} was dropped: {e}");
+        }
+    }
+
     /// Hands what the servers produced to the peer connection: candidates, and datagrams their
     /// relays forwarded. Returns whether there was any.
     fn serve(&self, core: &mut Core) -> bool {
@@ -412,10 +433,7 @@ impl Driver {
         }
         while let Some(datagram) = core.servers.poll_received() {
             any = true;
-            let from = datagram.transport.peer_addr;
-            if let Err(e) = core.pc.handle_read(datagram) {
-                log::debug!("a relayed datagram from {from} was dropped: {e}");
-            }
+            self.receive(core, datagram);
         }
         while let Some(problem) = core.servers.poll_problem() {
             log::warn!("ICE server {problem}");
@@ -485,9 +503,26 @@ impl Driver {
         // send: the kernel walks its stack once for the run, not once per datagram.
         let mut run = Run::default();
         let now = Instant::now();
-        while let Some(datagram) = core.pc.poll_write() {
+        let resend = std::mem::take(&mut core.resend);
+        let resent = resend.into_iter().map(|(from, to, bytes)| TaggedBytesMut {
+            now,
+            transport: TransportContext {
+                local_addr: from,
+                peer_addr: to,
+                ecn: None,
+                transport_protocol: TransportProtocol::UDP,
+            },
+            message: BytesMut::from(&bytes[..]),
+        });
+        let written: Vec<TaggedBytesMut> = resent
+            .chain(std::iter::from_fn(|| core.pc.poll_write()))
+            .collect();
+        for datagram in written {
             any = true;
-            if core.servers.is_relay(datagram.transport.local_addr) {
+            let transport = &datagram.transport;
+            core.handshake
+                .sent(transport.local_addr, transport.peer_addr, &datagram.message);
+            if core.servers.is_relay(transport.local_addr) {
                 core.servers.send(datagram);
                 continue;
             }

@@ -49,11 +49,8 @@ pub(super) async fn read_loop(driver: Weak<Driver>, index: usize) {
                 },
                 message,
             };
-            if let Some(datagram) = core.servers.handle_read(datagram)
-                && let Err(e) = core.pc.handle_read(datagram)
-            {
-                // What anyone can send: a debug record, not a warning a flood could repeat.
-                log::debug!("a datagram from {peer_addr} was dropped: {e}");
+            if let Some(datagram) = core.servers.handle_read(datagram) {
+                driver.receive(&mut core, datagram);
             }
         }
         driver.settle(&mut core);
