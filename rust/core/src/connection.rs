@@ -31,7 +31,7 @@ use crate::config::{
     MAX_REMOTE_CANDIDATES,
 };
 use crate::connection_shared::{ConnectionEvent, ConnectionShared};
-use crate::driver::{self, Driver, Plan};
+use crate::driver::{self, Driver, Limits, Plan};
 use crate::error::{Error, Result};
 use crate::runtime::Runtime;
 use crate::state::{ConnectionState, GatheringState, SdpType, SignalingState};
@@ -150,12 +150,15 @@ impl Connection {
             pc,
             &addresses,
             plan,
-            match config.network_conditions.is_perfect() {
-                true => runtime.network_conditions().clone(),
-                false => config.network_conditions.clone(),
+            Limits {
+                conditions: match config.network_conditions.is_perfect() {
+                    true => runtime.network_conditions().clone(),
+                    false => config.network_conditions.clone(),
+                },
+                connect_timeout: config.connect_timeout,
+                send_buffer_limit: config.send_buffer_limit,
             },
             shared.clone(),
-            config.send_buffer_limit,
         )?;
         Ok(Connection {
             inner: Arc::new(Inner {

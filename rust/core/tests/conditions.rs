@@ -312,3 +312,45 @@ fn handshakes_through_a_lossy_link_never_hang() {
     );
     assert_eq!(times.len() as u64, PAIRS, "some handshakes hung");
 }
+
+#[test]
+fn a_connection_that_cannot_connect_fails_at_its_connect_timeout() {
+    let runtime = Runtime::shared().unwrap();
+    let config = ConnectionConfig {
+        network_conditions: NetworkConditions {
+            loss: 1.0,
+            ..Default::default()
+        },
+        connect_timeout: Duration::from_secs(1),
+        ..ConnectionConfig::loopback()
+    };
+    let mut mesh = webrtc_mesh_core::Mesh::create_mesh(1, &[]).unwrap();
+    let a = Connection::new(&runtime, &config).unwrap();
+    let b = Connection::new(&runtime, &config).unwrap();
+    mesh.add_peer(2, &a, 1).unwrap();
+    b.create_data_channel("game", &reliable()).unwrap();
+    b.create_offer().unwrap();
+    let started = Instant::now();
+    let mut seen = common::Exchanged::default();
+    let mut reported = None;
+    while started.elapsed() < Duration::from_secs(5) && reported.is_none() {
+        common::exchange(&a, &b, &mut seen);
+        for event in mesh.poll() {
+            if let webrtc_mesh_core::MeshEvent::PeerFailed { peer_id: 2, reason } = event {
+                reported = Some((started.elapsed(), reason));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    eprintln!("reported {reported:?}");
+    let (after, reason) = reported.expect("the mesh reports the peer");
+    assert!(
+        !mesh.has_peer(2),
+        "the peer that never connected is removed"
+    );
+    assert_eq!(reason, webrtc_mesh_core::DisconnectReason::Failed);
+    assert!(
+        after < Duration::from_millis(1500),
+        "reported after {after:?}"
+    );
+}

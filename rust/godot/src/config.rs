@@ -55,7 +55,8 @@ fn int_at(dict: &VarDictionary, key: &str) -> Result<Option<i64>> {
 
 /// `{"iceServers": [{"urls": [...], "username": "", "credential": ""}], "iceTransportPolicy":
 /// "all" | "relay", "bindAddress": "127.0.0.1", "portRange": [min, max], "tlsCaCertificates":
-/// PEM String or X509Certificate, "networkConditions": {...} as in
+/// PEM String or X509Certificate, "connectTimeout": seconds (15 by default; a connection not
+/// connected that long after the remote description fails), "networkConditions": {...} as in
 /// [`network_conditions`]}`.
 pub fn connection_config(dict: &VarDictionary) -> Result<ConnectionConfig> {
     let mut config = crate::project_settings::connection_defaults();
@@ -132,6 +133,14 @@ pub fn connection_config(dict: &VarDictionary) -> Result<ConnectionConfig> {
             return Err(bad());
         }
         config.port_range = Some(port(0)?..=port(1)?);
+    }
+    if let Some(seconds) = number_at(dict, "connectTimeout")? {
+        if !(seconds.is_finite() && (0.1..=3600.0).contains(&seconds)) {
+            return Err(invalid(format!(
+                "\"connectTimeout\" is {seconds}; use seconds from 0.1 to 3600"
+            )));
+        }
+        config.connect_timeout = Duration::from_secs_f64(seconds);
     }
     if let Some(conditions) = dict.get("networkConditions") {
         let conditions = conditions

@@ -5,12 +5,12 @@ use godot::classes::multiplayer_peer::{ConnectionStatus, TransferMode as GdTrans
 use godot::classes::{
     IMultiplayerPeerExtension, MultiplayerPeerExtension, WebRtcDataChannel, WebRtcPeerConnection,
 };
-use godot::global::Error as GdError;
+use godot::global::{Error as GdError, godot_warn};
 use godot::meta::GodotImmutable;
 use godot::meta::conv::RawPtr;
 use godot::prelude::*;
 use webrtc_mesh_core::{
-    Error, MAX_MESSAGE_SIZE, Mesh, MeshEvent, MeshMode, MeshStatus, TransferMode,
+    DisconnectReason, Error, MAX_MESSAGE_SIZE, Mesh, MeshEvent, MeshMode, MeshStatus, TransferMode,
 };
 
 use crate::data_channel::MeshDataChannel;
@@ -251,6 +251,18 @@ impl IMultiplayerPeerExtension for WebRtcMultiplayerPeerExtension {
                     self.forget(peer_id);
                     self.base_mut()
                         .emit_signal("peer_disconnected", &[i64::from(peer_id).to_variant()]);
+                }
+                MeshEvent::PeerFailed { peer_id, reason } => {
+                    self.forget(peer_id);
+                    godot_warn!(
+                        "webrtc_mesh: peer {peer_id} never connected ({}); it was removed",
+                        match reason {
+                            DisconnectReason::Failed => "its connection failed or timed out",
+                            DisconnectReason::TimedOut => "its link stayed disconnected",
+                            DisconnectReason::Closed => "its connection closed",
+                            DisconnectReason::Local => "disconnected here",
+                        }
+                    );
                 }
             }
         }

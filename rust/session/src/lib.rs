@@ -153,6 +153,10 @@ impl MeshSession {
                         self.events
                             .push_back(SessionEvent::PeerDisconnected(peer_id));
                     }
+                    MeshEvent::PeerFailed { peer_id, reason } => {
+                        self.connections.remove(&peer_id);
+                        log::warn!("peer {peer_id} never connected ({reason:?}); removed");
+                    }
                 }
             }
         }

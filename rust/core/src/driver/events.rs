@@ -68,7 +68,11 @@ impl Driver {
                     .store(GatheringState::from(state) as i32, Ordering::Release);
             }
             RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
-                let state = ConnectionState::from(state) as i32;
+                let state = ConnectionState::from(state);
+                if state == ConnectionState::Connected {
+                    core.connect_deadline = None;
+                }
+                let state = state as i32;
                 // Closed is final: a late report must not revive a connection closed here.
                 let _ =
                     shared

@@ -57,7 +57,7 @@ use crate::conditions::{Datagram, NetworkConditions, Simulator};
 use crate::connection_shared::ConnectionShared;
 use crate::error::{Error, Result};
 use crate::runtime::Runtime;
-use crate::state::{ChannelState, GatheringState};
+use crate::state::{ChannelState, ConnectionState, GatheringState};
 use handshake::HandshakeGuard;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 /// Datagrams read per pass before the protocol's output is flushed: enough to batch a burst's
@@ -95,6 +95,10 @@ struct Core {
     streams: Vec<Stream>,
     // What the network conditions hold back, when any are set.
     simulator: Option<Simulator>,
+    // When the connection fails if it has not connected by then: set with the remote
+    // description, cleared once connected.
+    connect_deadline: Option<Instant>,
+    connect_timeout: Duration,
     // Our last DTLS handshake flight, and what of it is to be sent again (see `handshake`).
     handshake: HandshakeGuard,
     resend: Vec<handshake::Sent>,
@@ -128,6 +132,14 @@ impl Core {
     }
 }
 
+/// How a driver treats its connection: the network conditions it applies, how long it may take
+/// to connect, how much may wait unsent per channel.
+pub(crate) struct Limits {
+    pub(crate) conditions: NetworkConditions,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) send_buffer_limit: usize,
+}
+
 /// A connection driven by this module: see the module documentation.
 pub(crate) struct Driver {
     core: Mutex<Core>,
@@ -150,10 +162,14 @@ impl Driver {
         pc: RTCPeerConnection,
         addresses: &[SocketAddr],
         plan: Plan,
-        conditions: NetworkConditions,
+        limits: Limits,
         shared: Arc<ConnectionShared>,
-        send_buffer_limit: usize,
     ) -> Result<Arc<Driver>> {
+        let Limits {
+            conditions,
+            connect_timeout,
+            send_buffer_limit,
+        } = limits;
         let _entered = runtime.tokio_handle().enter();
         let sockets = sockets::bind_all(runtime, addresses)?;
         let Plan {
@@ -179,6 +195,8 @@ impl Driver {
                 streams,
                 simulator: (!conditions.is_perfect())
                     .then(|| Simulator::new(conditions, Instant::now())),
+                connect_deadline: None,
+                connect_timeout,
                 handshake: HandshakeGuard::default(),
                 resend: Vec::new(),
                 closed: false,
@@ -260,6 +278,12 @@ impl Driver {
         core.pc
             .set_remote_description(now, desc)
             .map_err(|e| Error::InvalidSdp(e.to_string()))?;
+        if core.connect_deadline.is_none()
+            && ConnectionState::from_i32(self.shared.connection.load(Ordering::Acquire))
+                != Some(ConnectionState::Connected)
+        {
+            core.connect_deadline = Some(now + core.connect_timeout);
+        }
         let mut made = None;
         if answer {
             let answer = core
@@ -479,6 +503,7 @@ impl Driver {
             core.pc.poll_timeout(),
             core.servers.poll_timeout(),
             core.simulator.as_ref().and_then(Simulator::next_due),
+            core.connect_deadline,
         ]
         .into_iter()
         .flatten()

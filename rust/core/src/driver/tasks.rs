@@ -9,9 +9,12 @@ use bytes::BytesMut;
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 
+use std::sync::atomic::Ordering;
+
 use super::gather::{self, Unresolved};
 use super::sockets::read_some;
 use super::{Driver, READ_BATCH};
+use crate::state::ConnectionState;
 
 /// Reads one socket: what is waiting (several datagrams per system call where the kernel
 /// batches), then one pass of the protocol over them. A datagram from a server is its TURN
@@ -78,6 +81,27 @@ pub(super) async fn timer_loop(driver: Arc<Driver>) {
             return;
         }
         let now = Instant::now();
+        if core
+            .connect_deadline
+            .is_some_and(|deadline| deadline <= now)
+        {
+            // Never left connecting: the connection fails, its owner (a mesh) reports the peer.
+            let _ =
+                driver
+                    .shared
+                    .connection
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
+                        (old != ConnectionState::Closed as i32)
+                            .then_some(ConnectionState::Failed as i32)
+                    });
+            log::warn!(
+                "a connection did not connect within {:?}; it failed",
+                core.connect_timeout
+            );
+            drop(core);
+            driver.close();
+            return;
+        }
         if core.deadline.is_some_and(|deadline| deadline <= now) {
             if core.pc.poll_timeout().is_some_and(|due| due <= now) {
                 super::timers_ran(core.pc.handle_timeout(now));

@@ -80,6 +80,15 @@ pub enum MeshEvent {
         /// Why.
         reason: DisconnectReason,
     },
+    /// This peer never connected and is gone: its connection failed (ICE, or not connected
+    /// within its connect timeout). Godot has no signal for it; the peer is removed. A peer
+    /// whose connection is closed before it connected goes without a report.
+    PeerFailed {
+        /// Its id.
+        peer_id: i32,
+        /// Why.
+        reason: DisconnectReason,
+    },
 }
 
 struct Peer {
@@ -411,8 +420,17 @@ impl Mesh {
             if let Some(reason) = reason {
                 let peer = self.detach(i);
                 peer.connection.close();
+                let failed = matches!(
+                    reason,
+                    DisconnectReason::Failed | DisconnectReason::TimedOut
+                );
                 if peer.connected {
                     events.push(MeshEvent::PeerDisconnected {
+                        peer_id: peer.id,
+                        reason,
+                    });
+                } else if failed {
+                    events.push(MeshEvent::PeerFailed {
                         peer_id: peer.id,
                         reason,
                     });
