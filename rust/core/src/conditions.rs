@@ -24,8 +24,8 @@ pub struct NetworkConditions {
     pub jitter: Duration,
     /// Share of datagrams lost, 0.0 to 1.0.
     pub loss: f64,
-    /// Mean length of a run of lost datagrams: 1 (or 0) loses each one on its own; more makes
-    /// losses come in bursts of about this length, at the same overall `loss`.
+    /// Mean length of a run of lost datagrams: 0 or 1 loses each datagram independently; more
+    /// makes losses come in bursts of about this length, at the same overall `loss`.
     pub loss_burst: u32,
     /// Share of datagrams sent twice, 0.0 to 1.0.
     pub duplicate: f64,
@@ -145,22 +145,22 @@ impl Simulator {
         (z >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// Whether the next datagram is lost. With bursts of mean length `b`, a loss is followed
-    /// by another with probability 1 - 1/b, and losses start at the rate that keeps the overall
-    /// share at `loss`.
+    /// Whether the next datagram is lost. Two states: after a loss the next is lost with
+    /// probability `stay`, otherwise with `start`. With `stay` = `loss` (bursts no longer than
+    /// chance makes them) losses are independent; longer bursts raise `stay` to 1 - 1/burst
+    /// and lower `start` to keep the overall share at `loss`.
     fn lost(&mut self) -> bool {
         let loss = self.conditions.loss;
         if loss <= 0.0 {
             return false;
         }
+        if loss >= 1.0 {
+            return true;
+        }
         let burst = f64::from(self.conditions.loss_burst.max(1));
-        let stay = 1.0 - 1.0 / burst;
-        let start = if loss >= 1.0 {
-            1.0
-        } else {
-            // Stationary share of the bad state: start / (start + 1 - stay) = loss.
-            (loss * (1.0 - stay) / (1.0 - loss)).min(1.0)
-        };
+        let stay = (1.0 - 1.0 / burst).max(loss);
+        // Stationary share of the losing state: start / (start + 1 - stay) = loss.
+        let start = (loss * (1.0 - stay) / (1.0 - loss)).min(1.0);
         let p = if self.losing { stay } else { start };
         self.losing = self.draw() < p;
         self.losing
@@ -359,6 +359,33 @@ mod tests {
         assert!((800..=1200).contains(&lost), "{lost} of 20000 lost at 5%");
         let mean = lost as f64 / runs as f64;
         assert!((3.5..=6.5).contains(&mean), "mean burst {mean}");
+    }
+
+    #[test]
+    fn independent_loss_loses_runs_by_chance_and_full_loss_loses_everything() {
+        let mut sim = Simulator::new(
+            NetworkConditions {
+                loss: 0.5,
+                seed: 5,
+                ..Default::default()
+            },
+            Instant::now(),
+        );
+        let outcomes: Vec<bool> = (0..20_000).map(|_| sim.lost()).collect();
+        let pairs = outcomes.windows(2).filter(|w| w[0] && w[1]).count();
+        // Independent at 50%: a quarter of consecutive pairs are both lost.
+        assert!(
+            (4500..=5500).contains(&pairs),
+            "{pairs} lost pairs of 20000"
+        );
+        let mut all = Simulator::new(
+            NetworkConditions {
+                loss: 1.0,
+                ..Default::default()
+            },
+            Instant::now(),
+        );
+        assert!((0..1000).all(|_| all.lost()));
     }
 
     #[test]

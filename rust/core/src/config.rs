@@ -84,7 +84,8 @@ pub struct ConnectionConfig {
     pub ice_disconnected_timeout: Duration,
     /// Time after "disconnected" before ICE gives up ("failed").
     pub ice_failed_timeout: Duration,
-    /// Interval of ICE keep-alives on an idle connection.
+    /// Interval of ICE keep-alives on an idle connection: 1 s, so a peer timeout of a few
+    /// seconds (see `Mesh::set_peer_timeout`) survives a few lost ones.
     pub ice_keepalive_interval: Duration,
     /// How long a connection may take to connect once it has the remote description; past it
     /// the connection fails (and a mesh reports the peer) instead of staying connecting. 15 s
@@ -120,7 +121,7 @@ impl Default for ConnectionConfig {
             receive_window: 8 * 1024 * 1024,
             ice_disconnected_timeout: Duration::from_secs(5),
             ice_failed_timeout: Duration::from_secs(25),
-            ice_keepalive_interval: Duration::from_secs(2),
+            ice_keepalive_interval: Duration::from_secs(1),
             ice_check_interval: Duration::from_millis(20),
             connect_timeout: Duration::from_secs(15),
             tls_ca_certificates: String::new(),

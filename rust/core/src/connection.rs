@@ -374,6 +374,12 @@ impl Connection {
         self.inner.driver.set_network_conditions(conditions.clone())
     }
 
+    /// How long since anything (data, keepalives, handshake) arrived from the remote peer, or
+    /// since the connection was made if nothing has.
+    pub fn silence(&self) -> Duration {
+        self.inner.shared.silence()
+    }
+
     /// Bytes of received messages waiting unread on this connection's channels.
     pub fn received_bytes_waiting(&self) -> usize {
         self.inner.shared.inbox.budget.used()

@@ -4,7 +4,9 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -53,9 +55,26 @@ pub(crate) struct ConnectionShared {
     // starts inside `set_local_description`, so without holding them a candidate could be
     // polled (and signaled) before its offer or answer: the other side would refuse it.
     held: Mutex<Option<Vec<ConnectionEvent>>>,
+    // When a datagram last came from the remote peer: microseconds since `EPOCH`.
+    heard: AtomicU64,
 }
 
+/// The instant `heard` counts from, shared by every connection.
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
 impl ConnectionShared {
+    /// Notes that a datagram came from the remote peer at `now`.
+    pub(crate) fn heard(&self, now: Instant) {
+        let micros = now.saturating_duration_since(*EPOCH).as_micros() as u64;
+        self.heard.fetch_max(micros, Ordering::Relaxed);
+    }
+
+    /// How long since anything came from the remote peer (or since the connection was made).
+    pub(crate) fn silence(&self) -> Duration {
+        let heard = Duration::from_micros(self.heard.load(Ordering::Relaxed));
+        EPOCH.elapsed().saturating_sub(heard)
+    }
+
     pub(crate) fn new(inbox: InboxLimits, max_remote_channels: usize) -> ConnectionShared {
         ConnectionShared {
             events: Mutex::new(VecDeque::new()),
@@ -68,6 +87,7 @@ impl ConnectionShared {
             max_remote_channels,
             refuse_remote_channels: AtomicBool::new(false),
             held: Mutex::new(None),
+            heard: AtomicU64::new(EPOCH.elapsed().as_micros() as u64),
         }
     }
 

@@ -45,8 +45,8 @@ pub use connection::Connection;
 pub use connection_shared::ConnectionEvent;
 pub use error::{Error, Result};
 pub use mesh::{
-    ChannelSpec, DEFAULT_DISCONNECT_GRACE, DisconnectReason, MAX_PEER_ID, Mesh, MeshEvent,
-    MeshMode, Packet, SERVER_ID, godot_channel_layout, godot_channel_of_index,
+    ChannelSpec, DEFAULT_PEER_TIMEOUT, DisconnectReason, MAX_PEER_ID, Mesh, MeshEvent, MeshMode,
+    Packet, SERVER_ID, godot_channel_layout, godot_channel_of_index,
 };
 pub use runtime::{Runtime, RuntimeConfig, THREAD_NAME};
 pub use state::{

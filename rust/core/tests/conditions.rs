@@ -354,3 +354,99 @@ fn a_connection_that_cannot_connect_fails_at_its_connect_timeout() {
         "reported after {after:?}"
     );
 }
+
+/// Two connected mesh nodes (ids 1 and 2) whose peer timeout is `timeout`.
+fn mesh_pair(timeout: Duration) -> Vec<common::Node> {
+    let runtime = Runtime::shared().unwrap();
+    let mut nodes = common::mesh_nodes(&runtime, 2, &[]);
+    common::connect_all(&mut nodes, Duration::from_secs(10));
+    for node in &mut nodes {
+        node.mesh.set_peer_timeout(timeout);
+        node.events.clear();
+    }
+    nodes
+}
+
+fn timed_out(node: &common::Node, peer: i32) -> bool {
+    node.events.iter().any(|e| {
+        *e == webrtc_mesh_core::MeshEvent::PeerDisconnected {
+            peer_id: peer,
+            reason: webrtc_mesh_core::DisconnectReason::TimedOut,
+        }
+    })
+}
+
+#[test]
+fn a_silent_peer_is_reported_at_the_peer_timeout() {
+    let mut nodes = mesh_pair(Duration::from_secs(2));
+    // Peer 2 goes silent (all it sends is lost), as a killed process would.
+    let silenced = Instant::now();
+    nodes[1].connections[&1]
+        .set_network_conditions(&NetworkConditions {
+            loss: 1.0,
+            ..Default::default()
+        })
+        .unwrap();
+    let reported = common::run_until(&mut nodes, Duration::from_secs(6), |nodes| {
+        timed_out(&nodes[0], 2)
+    });
+    let after = silenced.elapsed();
+    eprintln!("silent peer reported after {after:?}");
+    assert!(reported, "never reported");
+    assert!(
+        after >= Duration::from_secs(2) && after < Duration::from_millis(2600),
+        "reported after {after:?} with a 2 s timeout"
+    );
+}
+
+#[test]
+fn an_outage_shorter_than_the_peer_timeout_is_survived() {
+    let mut nodes = mesh_pair(Duration::from_secs(3));
+    // Both directions down for 2 s (more than ICE keepalives and SCTP can bridge unnoticed).
+    let outage = NetworkConditions {
+        outages: vec![(Duration::ZERO, Duration::from_secs(2))],
+        ..Default::default()
+    };
+    nodes[0].connections[&2]
+        .set_network_conditions(&outage)
+        .unwrap();
+    nodes[1].connections[&1]
+        .set_network_conditions(&outage)
+        .unwrap();
+    let started = Instant::now();
+    let mut sent = 0u32;
+    let mut received = 0u32;
+    while started.elapsed() < Duration::from_secs(5) {
+        if nodes[0]
+            .mesh
+            .send(
+                2,
+                0,
+                webrtc_mesh_core::TransferMode::Reliable,
+                &sent.to_be_bytes(),
+            )
+            .is_ok()
+        {
+            sent += 1;
+        }
+        common::step(&mut nodes);
+        while nodes[1].mesh.take_packet().is_some() {
+            received += 1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !timed_out(&nodes[0], 2) && !timed_out(&nodes[1], 1),
+        "{:?}",
+        nodes[0].events
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while received < sent && Instant::now() < deadline {
+        common::step(&mut nodes);
+        while nodes[1].mesh.take_packet().is_some() {
+            received += 1;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(received, sent, "everything sent through the outage arrives");
+}

@@ -33,8 +33,8 @@ struct PeerObjects {
 /// - really applies `unreliable_lifetime` to the unreliable channels;
 /// - refuses a second `add_peer` with an id already in use (`ERR_ALREADY_EXISTS`);
 /// - skips peers whose channels are not open yet when broadcasting;
-/// - keeps a peer whose ICE link is "disconnected" for `disconnect_grace` seconds, since such a
-///   link can recover;
+/// - drops a peer after `peer_timeout` seconds of silence (5 by default, like ENet's peer
+///   timeout), so a killed peer is reported quickly and a shorter outage is survived;
 /// - makes a client whose link to the server fails before opening go to `CONNECTION_DISCONNECTED`,
 ///   so `connection_failed` fires;
 /// - closes every connection on `close()`, so the other players see `peer_disconnected` at once;
@@ -56,10 +56,11 @@ pub struct WebRtcMultiplayerPeerExtension {
     transfer_channel: i32,
     target_peer: i32,
     refuse_new: bool,
-    /// Seconds a peer whose ICE link is "disconnected" is kept before it is removed: such a link
-    /// may recover. 0 removes at once, as Godot's built-in peer does.
-    #[var(get = get_disconnect_grace, set = set_disconnect_grace)]
-    disconnect_grace: f64,
+    /// Seconds a connected peer may stay silent (nothing received from it, keepalives included)
+    /// before it is removed and `peer_disconnected` fires: a killed peer is reported within this,
+    /// and an outage shorter than it is survived. Keepalives arrive every second.
+    #[var(get = get_peer_timeout, set = set_peer_timeout)]
+    peer_timeout: f64,
     /// Network conditions applied to what every peer's connection sends, to play the game on a
     /// bad link without another plugin: `{"delay_ms": 75, "jitter_ms": 10, "loss": 0.03,
     /// "loss_burst": 1, "duplicate": 0.0, "bandwidth": 0, "outages": [[start_s, length_s]],
@@ -124,7 +125,7 @@ impl IMultiplayerPeerExtension for WebRtcMultiplayerPeerExtension {
             transfer_channel: 0,
             target_peer: 0,
             refuse_new: false,
-            disconnect_grace: webrtc_mesh_core::DEFAULT_DISCONNECT_GRACE.as_secs_f64(),
+            peer_timeout: webrtc_mesh_core::DEFAULT_PEER_TIMEOUT.as_secs_f64(),
             network_conditions: VarDictionary::new(),
         }
     }
@@ -584,22 +585,22 @@ impl WebRtcMultiplayerPeerExtension {
         self.network_conditions = conditions;
     }
 
-    /// Getter of [member disconnect_grace].
+    /// Getter of [member peer_timeout].
     #[func]
-    fn get_disconnect_grace(&self) -> f64 {
-        self.disconnect_grace
+    fn get_peer_timeout(&self) -> f64 {
+        self.peer_timeout
     }
 
-    /// Setter of [member disconnect_grace]; negative or non-finite values mean 0.
+    /// Setter of [member peer_timeout]; values below 0.1 s (or not finite) are raised to it.
     #[func]
-    fn set_disconnect_grace(&mut self, seconds: f64) {
-        self.disconnect_grace = if seconds.is_finite() {
-            seconds.max(0.0)
+    fn set_peer_timeout(&mut self, seconds: f64) {
+        self.peer_timeout = if seconds.is_finite() {
+            seconds.clamp(0.1, 86_400.0)
         } else {
-            0.0
+            0.1
         };
         if let Some(mesh) = self.mesh.borrow_mut().as_mut() {
-            mesh.set_disconnect_grace(Duration::from_secs_f64(self.disconnect_grace));
+            mesh.set_peer_timeout(Duration::from_secs_f64(self.peer_timeout));
         }
     }
 }
@@ -621,7 +622,7 @@ impl WebRtcMultiplayerPeerExtension {
             Err(e) => return errors::report(&call, &e),
         };
         mesh.set_refuse_new_connections(self.refuse_new);
-        mesh.set_disconnect_grace(Duration::from_secs_f64(self.disconnect_grace));
+        mesh.set_peer_timeout(Duration::from_secs_f64(self.peer_timeout));
         // Starting again replaces the previous session, closing its connections.
         if let Some(mut old) = self.mesh.replace(Some(mesh)) {
             old.close();

@@ -66,9 +66,9 @@ func run() -> void:
 		check(typeof(stats.get("unreliable_packets_dropped")) == TYPE_INT and stats.unreliable_packets_dropped >= 0, "stats: unreliable_packets_dropped %s" % str(stats.get("unreliable_packets_dropped")))
 		check_eq(stats.connection_state, WebRTCPeerConnection.STATE_CONNECTED, "stats: state")
 		check(p1.get_peer_stats(99).is_empty(), "stats of an unknown peer")
-		check_eq(p1.disconnect_grace, 2.0, "default disconnect_grace")
-		p1.disconnect_grace = 0.5
-		check_eq(p1.disconnect_grace, 0.5, "disconnect_grace set")
+		check_eq(p1.peer_timeout, 5.0, "default peer_timeout")
+		p1.peer_timeout = 8.0
+		check_eq(p1.peer_timeout, 8.0, "peer_timeout set")
 
 	# One 200 KiB reliable RPC, from peer 2 to everyone.
 	var big := PackedByteArray()

@@ -435,6 +435,7 @@ impl Driver {
     /// Hands a datagram from the peer (directly or through a relay) to the peer connection,
     /// and has our last handshake flight sent again if the datagram shows it was lost.
     fn receive(&self, core: &mut Core, datagram: TaggedBytesMut) {
+        self.shared.heard(datagram.now);
         if let Some(flight) = core.handshake.received(&datagram.message, datagram.now) {
             core.resend.extend_from_slice(flight);
         }

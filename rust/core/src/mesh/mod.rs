@@ -1,7 +1,7 @@
 //! Godot's multiplayer semantics over a set of connections: peers keyed by id, Godot's exact
 //! channel layout, round-robin receive, and connect/disconnect detection in `poll`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::BytesMut;
 
@@ -21,8 +21,10 @@ pub const MAX_PEER_ID: i32 = i32::MAX;
 /// Id of the server in server/client mode.
 pub const SERVER_ID: i32 = 1;
 
-/// Default time a peer may stay ICE-"disconnected" before it is removed.
-pub const DEFAULT_DISCONNECT_GRACE: Duration = Duration::from_secs(2);
+/// How long a connected peer may stay silent (nothing at all received from it) before it is
+/// removed as timed out: a killed peer is reported within this, and an outage shorter than it is
+/// survived. Keepalives arrive every second, so a few lost ones never reach it.
+pub const DEFAULT_PEER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How the mesh was created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +64,7 @@ pub enum DisconnectReason {
     Closed,
     /// ICE failed.
     Failed,
-    /// ICE stayed disconnected for longer than the grace period.
+    /// Nothing arrived from the peer for longer than the peer timeout.
     TimedOut,
     /// Closed locally with `disconnect_peer`.
     Local,
@@ -96,7 +98,6 @@ struct Peer {
     connection: Connection,
     channels: Vec<DataChannel>,
     connected: bool,
-    disconnected_since: Option<Instant>,
     closed_locally: bool,
 }
 
@@ -114,7 +115,7 @@ pub struct Mesh {
     staged: Option<Packet>,
     current: Option<Packet>,
     refuse_new: bool,
-    disconnect_grace: Duration,
+    peer_timeout: Duration,
 }
 
 fn check_id(id: i64) -> Result<i32> {
@@ -143,7 +144,7 @@ impl Mesh {
             staged: None,
             current: None,
             refuse_new: false,
-            disconnect_grace: DEFAULT_DISCONNECT_GRACE,
+            peer_timeout: DEFAULT_PEER_TIMEOUT,
         }
     }
 
@@ -214,15 +215,16 @@ impl Mesh {
         self.refuse_new
     }
 
-    /// How long a peer may stay ICE-"disconnected" (it may recover) before it is removed.
-    /// Zero removes at once, as Godot's built-in peer does.
-    pub fn set_disconnect_grace(&mut self, grace: Duration) {
-        self.disconnect_grace = grace;
+    /// How long a connected peer may stay silent before it is removed as timed out (like
+    /// ENet's peer timeout); [`DEFAULT_PEER_TIMEOUT`] by default. An ICE link that fails
+    /// (`ConnectionConfig::ice_failed_timeout` after it went quiet) removes the peer sooner.
+    pub fn set_peer_timeout(&mut self, timeout: Duration) {
+        self.peer_timeout = timeout;
     }
 
-    /// The grace period of [`set_disconnect_grace`](Self::set_disconnect_grace).
-    pub fn disconnect_grace(&self) -> Duration {
-        self.disconnect_grace
+    /// The timeout of [`set_peer_timeout`](Self::set_peer_timeout).
+    pub fn peer_timeout(&self) -> Duration {
+        self.peer_timeout
     }
 
     /// The checks of [`add_peer`](Self::add_peer) that do not need the connection, in Godot's
@@ -290,7 +292,6 @@ impl Mesh {
             connection: connection.clone(),
             channels,
             connected: false,
-            disconnected_since: None,
             closed_locally: false,
         });
         Ok(())
@@ -380,7 +381,6 @@ impl Mesh {
 
     /// Notices peers whose channels all opened and peers that are gone.
     pub fn poll(&mut self) -> Vec<MeshEvent> {
-        let now = Instant::now();
         let mut events = Vec::new();
         let mut i = 0;
         while i < self.peers.len() {
@@ -389,15 +389,10 @@ impl Mesh {
             let reason = match state {
                 ConnectionState::Failed => Some(DisconnectReason::Failed),
                 ConnectionState::Closed => Some(DisconnectReason::Closed),
-                ConnectionState::Disconnected => {
-                    let since = *peer.disconnected_since.get_or_insert(now);
-                    (now.duration_since(since) >= self.disconnect_grace)
-                        .then_some(DisconnectReason::TimedOut)
+                _ if peer.connected && peer.connection.silence() >= self.peer_timeout => {
+                    Some(DisconnectReason::TimedOut)
                 }
-                _ => {
-                    peer.disconnected_since = None;
-                    None
-                }
+                _ => None,
             }
             .or_else(|| {
                 peer.channels
