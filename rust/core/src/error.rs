@@ -79,16 +79,14 @@ impl From<std::io::Error> for Error {
     }
 }
 
-/// The core's error for a send of `len` bytes the protocol refused.
-pub(crate) fn from_send(e: rtc::shared::error::Error, len: usize) -> Error {
+/// The core's error for a send of `len` bytes the protocol refused; `max` is the largest
+/// message it takes.
+pub(crate) fn from_send(e: rtc::shared::error::Error, len: usize, max: usize) -> Error {
     use rtc::shared::error::Error as E;
     match e {
         E::ErrDataChannelClosed | E::ErrConnectionClosed => Error::Closed,
         E::ErrDataChannelNotOpen => Error::InvalidState("channel is not open yet".into()),
-        E::ErrOutboundPacketTooLarge => Error::PacketTooLarge {
-            size: len,
-            max: crate::config::MAX_MESSAGE_SIZE,
-        },
+        E::ErrOutboundPacketTooLarge => Error::PacketTooLarge { size: len, max },
         other => Error::Internal(other.to_string()),
     }
 }

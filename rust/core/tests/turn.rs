@@ -230,6 +230,11 @@ fn gathered(config: &ConnectionConfig) -> Vec<String> {
     let a = Connection::new(&runtime, config).unwrap();
     a.create_data_channel("game", &channel(1)).unwrap();
     a.create_offer().unwrap();
+    gathered_after(&a)
+}
+
+/// The candidate lines `a` signals once its gathering completes.
+fn gathered_after(a: &Connection) -> Vec<String> {
     let started = Instant::now();
     let mut candidates = Vec::new();
     while a.gathering_state() != GatheringState::Complete {
@@ -410,6 +415,43 @@ fn stats_name_the_pair_in_use_when_candidates_of_several_kinds_were_gathered() {
         assert!(
             stats.packets_sent > 0 && stats.packets_received > 0,
             "{stats:?}"
+        );
+    }
+}
+
+#[test]
+fn a_server_named_by_host_name_is_resolved_off_the_callers_thread() {
+    let Some(turn) = start_coturn(Listen::UdpAndTcp) else {
+        return;
+    };
+    let config = ConnectionConfig {
+        ice_servers: vec![IceServer {
+            urls: vec![
+                format!("stun:localhost:{}", turn.port),
+                format!("turn:localhost:{}?transport=tcp", turn.port),
+            ],
+            username: USER.into(),
+            credential: PASSWORD.into(),
+        }],
+        ..ConnectionConfig::loopback()
+    };
+    let runtime = Runtime::shared().unwrap();
+    let calls = Instant::now();
+    let a = Connection::new(&runtime, &config).unwrap();
+    a.create_data_channel("game", &channel(1)).unwrap();
+    a.create_offer().unwrap();
+    let calls = calls.elapsed();
+    let candidates = gathered_after(&a);
+    assert!(
+        calls < Duration::from_millis(100),
+        "the calls took {calls:?}"
+    );
+    for kind in ["srflx", "relay"] {
+        assert!(
+            candidates
+                .iter()
+                .any(|c| c.contains(&format!(" typ {kind}"))),
+            "no {kind} candidate from a server named localhost: {candidates:?}"
         );
     }
 }

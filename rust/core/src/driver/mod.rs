@@ -632,7 +632,7 @@ impl Carrier for Driver {
             Ok(text) if is_string => channel.send_text(now, text),
             _ => channel.send(now, BytesMut::from(data)),
         };
-        sent.map_err(|e| crate::error::from_send(e, data.len()))?;
+        sent.map_err(|e| crate::error::from_send(e, data.len(), crate::config::MAX_MESSAGE_SIZE))?;
         if core.flush_pending {
             return Ok(());
         }
