@@ -25,6 +25,18 @@ fn relay_only(url: String, password: &str) -> ConnectionConfig {
     }
 }
 
+/// A loopback configuration with `urls` of one server, and the test's TURN credentials.
+fn with_servers(urls: Vec<String>) -> ConnectionConfig {
+    ConnectionConfig {
+        ice_servers: vec![IceServer {
+            urls,
+            username: USER.into(),
+            credential: PASSWORD.into(),
+        }],
+        ..ConnectionConfig::loopback()
+    }
+}
+
 /// Relays descriptions and candidates both ways until `done`; returns the candidate lines seen.
 fn negotiate(
     a: &Connection,
@@ -290,17 +302,10 @@ fn every_kind_of_candidate_is_gathered_from_one_turn_server() {
     let Some(turn) = start_coturn(Listen::UdpAndTcp) else {
         return;
     };
-    let config = ConnectionConfig {
-        ice_servers: vec![IceServer {
-            urls: vec![
-                format!("stun:127.0.0.1:{}", turn.port),
-                format!("turn:127.0.0.1:{}", turn.port),
-            ],
-            username: USER.into(),
-            credential: PASSWORD.into(),
-        }],
-        ..ConnectionConfig::loopback()
-    };
+    let config = with_servers(vec![
+        format!("stun:127.0.0.1:{}", turn.port),
+        format!("turn:127.0.0.1:{}", turn.port),
+    ]);
     let candidates = gathered(&config);
     for kind in ["host", "srflx", "relay"] {
         assert_eq!(
@@ -364,17 +369,10 @@ fn stats_name_the_pair_in_use_when_candidates_of_several_kinds_were_gathered() {
     // Host, server-reflexive and relayed candidates on both sides; on loopback the host pair
     // wins, and the stats must say so rather than guess from the kinds gathered (they said
     // nothing at all for the remote end in about one run of two).
-    let config = ConnectionConfig {
-        ice_servers: vec![IceServer {
-            urls: vec![
-                format!("stun:127.0.0.1:{}", turn.port),
-                format!("turn:127.0.0.1:{}", turn.port),
-            ],
-            username: USER.into(),
-            credential: PASSWORD.into(),
-        }],
-        ..ConnectionConfig::loopback()
-    };
+    let config = with_servers(vec![
+        format!("stun:127.0.0.1:{}", turn.port),
+        format!("turn:127.0.0.1:{}", turn.port),
+    ]);
     let runtime = Runtime::shared().unwrap();
     let a = Connection::new(&runtime, &config).unwrap();
     let b = Connection::new(&runtime, &config).unwrap();
@@ -424,17 +422,10 @@ fn a_server_named_by_host_name_is_resolved_off_the_callers_thread() {
     let Some(turn) = start_coturn(Listen::UdpAndTcp) else {
         return;
     };
-    let config = ConnectionConfig {
-        ice_servers: vec![IceServer {
-            urls: vec![
-                format!("stun:localhost:{}", turn.port),
-                format!("turn:localhost:{}?transport=tcp", turn.port),
-            ],
-            username: USER.into(),
-            credential: PASSWORD.into(),
-        }],
-        ..ConnectionConfig::loopback()
-    };
+    let config = with_servers(vec![
+        format!("stun:localhost:{}", turn.port),
+        format!("turn:localhost:{}?transport=tcp", turn.port),
+    ]);
     let runtime = Runtime::shared().unwrap();
     let calls = Instant::now();
     let a = Connection::new(&runtime, &config).unwrap();
