@@ -393,8 +393,10 @@ fn a_silent_peer_is_reported_at_the_peer_timeout() {
     let after = silenced.elapsed();
     eprintln!("silent peer reported after {after:?}");
     assert!(reported, "never reported");
+    // Silence counts from the last datagram heard, up to a keepalive interval (1 s) before
+    // the peer went quiet.
     assert!(
-        after >= Duration::from_secs(2) && after < Duration::from_millis(2600),
+        after >= Duration::from_millis(900) && after < Duration::from_millis(2600),
         "reported after {after:?} with a 2 s timeout"
     );
 }
