@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use crate::net::{Kind, OURS, Stack};
 use crate::report::{Primary, ScenarioResult};
 use crate::scenarios::Metrics;
+use webrtc_mesh_core::NetworkConditions;
 
 type Run = Box<dyn Fn(&Stack) -> Result<Metrics, String>>;
 
@@ -165,6 +166,59 @@ fn plans(quick: bool) -> Vec<Plan> {
                 "setup_ms",
             ],
             run: Box::new(move |stack| scenarios::game_tick(stack, nodes, ticks)),
+        });
+    }
+    // Game traffic over a bad link: ours and ENet through the same simulated conditions (the
+    // core's LinkSimulator on each node's socket), 50 ms each way and 1% or 5% loss each way.
+    for loss in [1u32, 5] {
+        let conditions = NetworkConditions {
+            delay: Duration::from_millis(50),
+            loss: f64::from(loss) / 100.0,
+            seed: u64::from(loss),
+            ..NetworkConditions::default()
+        };
+        plans.push(Plan {
+            name: format!("lossy_game_tick_4_{loss}pct"),
+            title: format!(
+                "Game tick over a lossy link, 4-node mesh: 50 ms one way, {loss}% loss each way \
+                 (ours and ENet only)"
+            ),
+            primary: Primary {
+                metric: "event_latency_p99_us",
+                higher_is_better: false,
+            },
+            shown: vec![
+                "event_latency_p50_us",
+                "latency_p50_us",
+                "loss_pct",
+                "events_lost",
+                "cpu_pct_core",
+                "setup_ms",
+            ],
+            run: Box::new(move |stack| {
+                let conditions = conditions.clone();
+                // What the 50 ms link still carries after the last tick; then reliable events
+                // lost near the end need a retransmission or two to arrive.
+                let in_flight = Duration::from_millis(200);
+                let drain = Duration::from_secs(4);
+                match stack.name {
+                    OURS => scenarios::game_tick_on(
+                        |n| stacks::ours::connect_conditioned(n, &conditions),
+                        4,
+                        ticks,
+                        in_flight,
+                        drain,
+                    ),
+                    "ENet" => scenarios::game_tick_on(
+                        |n| stacks::enet::connect_conditioned(n, &conditions),
+                        4,
+                        ticks,
+                        in_flight,
+                        drain,
+                    ),
+                    _ => Err("not run through simulated loss".into()),
+                }
+            }),
         });
     }
     plans.push(Plan {

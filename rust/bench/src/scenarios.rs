@@ -183,8 +183,27 @@ fn poll_until(
 /// A game's traffic: every node sends 200 bytes of state to every other node at 60 Hz
 /// (unreliable) and a 64-byte reliable event 4 times a second. Includes the mesh's setup time.
 pub fn game_tick(stack: &Stack, nodes: usize, ticks: u32) -> Result<Metrics, String> {
+    game_tick_on(
+        stack.connect,
+        nodes,
+        ticks,
+        Duration::ZERO,
+        Duration::from_millis(300),
+    )
+}
+
+/// [`game_tick`] on nodes `connect` makes. After the last tick, arrivals are awaited for
+/// `in_flight` (what a delayed link still carries), then until every event is in or `drain`
+/// has passed; they count for loss, not for the load.
+pub fn game_tick_on(
+    connect: impl FnOnce(usize) -> Result<Box<dyn Net>, String>,
+    nodes: usize,
+    ticks: u32,
+    in_flight: Duration,
+    drain: Duration,
+) -> Result<Metrics, String> {
     let setup = Instant::now();
-    let mut net = (stack.connect)(nodes)?;
+    let mut net = connect(nodes)?;
     let setup = setup.elapsed();
     let net = &mut *net;
     let epoch = Instant::now();
@@ -237,7 +256,15 @@ pub fn game_tick(stack: &Stack, nodes: usize, ticks: u32) -> Result<Metrics, Str
     );
     let (wall, cpu) = span.finish();
     // Late arrivals still count for loss, not for the load.
-    let drain = Instant::now() + Duration::from_millis(300);
+    let drain = Instant::now() + drain;
+    poll_until(
+        net,
+        nodes,
+        epoch,
+        &mut arrivals,
+        Instant::now() + in_flight,
+        never,
+    );
     poll_until(net, nodes, epoch, &mut arrivals, drain, |a| {
         a.events.len() >= events_sent
     });
@@ -255,6 +282,7 @@ pub fn game_tick(stack: &Stack, nodes: usize, ticks: u32) -> Result<Metrics, Str
     );
     metrics.insert("latency_p50_us", quantile(&mut arrivals.state, 0.5));
     metrics.insert("latency_p99_us", quantile(&mut arrivals.state, 0.99));
+    metrics.insert("event_latency_p50_us", quantile(&mut arrivals.events, 0.5));
     metrics.insert("event_latency_p99_us", quantile(&mut arrivals.events, 0.99));
     metrics.insert(
         "loss_pct",

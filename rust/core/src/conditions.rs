@@ -2,8 +2,8 @@
 //! bandwidth cap and scripted outages, applied to every datagram a connection sends, so ICE,
 //! DTLS and SCTP all meet them as they would on a player's link. Seeded: a run repeats.
 //!
-//! The [`Simulator`] is sans-IO. The driver hands it each datagram as it would send it and
-//! sends what [`Simulator::poll_due`] releases; [`Simulator::next_due`] joins the driver's
+//! The [`LinkSimulator`] is sans-IO. The driver hands it each datagram as it would send it and
+//! sends what [`LinkSimulator::poll_due`] releases; [`LinkSimulator::next_due`] joins the driver's
 //! timer deadline.
 
 use std::cmp::Reverse;
@@ -77,10 +77,13 @@ const QUEUE_DELAY: Duration = Duration::from_millis(250);
 
 /// One datagram held back: from which local address, to whom, what.
 #[derive(Debug)]
-pub(crate) struct Datagram {
-    pub(crate) from: SocketAddr,
-    pub(crate) to: SocketAddr,
-    pub(crate) bytes: Vec<u8>,
+pub struct Datagram {
+    /// The local address it is sent from.
+    pub from: SocketAddr,
+    /// Where it goes.
+    pub to: SocketAddr,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
 }
 
 struct Held {
@@ -106,8 +109,11 @@ impl Ord for Held {
     }
 }
 
-/// Applies [`NetworkConditions`] to a connection's outgoing datagrams.
-pub(crate) struct Simulator {
+/// Applies [`NetworkConditions`] to outgoing datagrams, sans-IO: every connection's driver uses
+/// one, and another transport (a benchmark's ENet, say) can put the same conditions on its own
+/// socket. Hand it each datagram as it would be sent ([`send`](Self::send)), send what
+/// [`poll_due`](Self::poll_due) releases, and come back at [`next_due`](Self::next_due).
+pub struct LinkSimulator {
     conditions: NetworkConditions,
     started: Instant,
     random: u64,
@@ -120,9 +126,10 @@ pub(crate) struct Simulator {
     sent: u64,
 }
 
-impl Simulator {
-    pub(crate) fn new(conditions: NetworkConditions, now: Instant) -> Simulator {
-        Simulator {
+impl LinkSimulator {
+    /// A simulator applying `conditions`; outages count from `now`.
+    pub fn new(conditions: NetworkConditions, now: Instant) -> LinkSimulator {
+        LinkSimulator {
             // Never zero: the generator would stay at zero.
             random: conditions.seed ^ 0x9e37_79b9_7f4a_7c15,
             conditions,
@@ -174,8 +181,8 @@ impl Simulator {
             .any(|&(start, length)| since >= start && since < start + length)
     }
 
-    /// Takes a datagram the connection sends now.
-    pub(crate) fn send(&mut self, now: Instant, mut datagram: Datagram) {
+    /// Takes a datagram sent at `now`: lost, held back, or (duplicated and) held.
+    pub fn send(&mut self, now: Instant, mut datagram: Datagram) {
         if self.in_outage(now) || self.lost() {
             return;
         }
@@ -234,7 +241,7 @@ impl Simulator {
     }
 
     /// A datagram whose time has come, if any.
-    pub(crate) fn poll_due(&mut self, now: Instant) -> Option<Datagram> {
+    pub fn poll_due(&mut self, now: Instant) -> Option<Datagram> {
         if self.held.peek()?.due.0 > now {
             return None;
         }
@@ -244,7 +251,7 @@ impl Simulator {
     }
 
     /// When the next datagram is due.
-    pub(crate) fn next_due(&self) -> Option<Instant> {
+    pub fn next_due(&self) -> Option<Instant> {
         self.held.peek().map(|held| held.due.0)
     }
 }
@@ -264,7 +271,7 @@ mod tests {
     /// Sends `count` datagrams 1 ms apart and collects (sent index, delivered after).
     fn run(conditions: NetworkConditions, count: u32) -> Vec<(u8, Duration)> {
         let start = Instant::now();
-        let mut sim = Simulator::new(conditions, start);
+        let mut sim = LinkSimulator::new(conditions, start);
         let mut out = Vec::new();
         let mut sent_at = Vec::new();
         for i in 0..count {
@@ -352,7 +359,7 @@ mod tests {
             seed: 3,
             ..Default::default()
         };
-        let mut sim = Simulator::new(conditions, Instant::now());
+        let mut sim = LinkSimulator::new(conditions, Instant::now());
         let outcomes: Vec<bool> = (0..20_000).map(|_| sim.lost()).collect();
         let lost = outcomes.iter().filter(|&&l| l).count();
         let runs = outcomes.windows(2).filter(|w| w[1] && !w[0]).count();
@@ -363,7 +370,7 @@ mod tests {
 
     #[test]
     fn independent_loss_loses_runs_by_chance_and_full_loss_loses_everything() {
-        let mut sim = Simulator::new(
+        let mut sim = LinkSimulator::new(
             NetworkConditions {
                 loss: 0.5,
                 seed: 5,
@@ -378,7 +385,7 @@ mod tests {
             (4500..=5500).contains(&pairs),
             "{pairs} lost pairs of 20000"
         );
-        let mut all = Simulator::new(
+        let mut all = LinkSimulator::new(
             NetworkConditions {
                 loss: 1.0,
                 ..Default::default()

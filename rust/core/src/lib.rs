@@ -36,7 +36,7 @@ mod state;
 mod stats;
 
 pub use channel::{ChannelOptions, ChannelTraffic, DataChannel, Message};
-pub use conditions::NetworkConditions;
+pub use conditions::{Datagram, LinkSimulator, NetworkConditions};
 pub use config::{
     ConnectionConfig, IceServer, IceTransportPolicy, MAX_DESCRIPTION_SIZE, MAX_MESSAGE_SIZE,
     MAX_REMOTE_CANDIDATES, MIN_RECEIVE_BUDGET,

@@ -6,15 +6,64 @@ use std::collections::hash_map::Entry;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use rusty_enet::{Event, Host, HostSettings, Packet, PeerID};
+use rusty_enet::{
+    Event, Host, HostSettings, MTU_MAX, Packet, PacketReceived, PeerID, Socket, SocketOptions,
+};
 use socket2::SockRef;
+use webrtc_mesh_core::{Datagram, LinkSimulator, NetworkConditions};
 
 use crate::net::Net;
 
 const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
 
-struct Enet {
-    hosts: Vec<Host<UdpSocket>>,
+/// A UDP socket whose sends meet network conditions: the same simulator, at the same place
+/// (the socket), as webrtc_mesh's connections. Held datagrams leave when ENet next services
+/// the host, as its own sends do.
+pub struct ConditionedSocket {
+    inner: UdpSocket,
+    local: SocketAddr,
+    simulator: LinkSimulator,
+}
+
+impl ConditionedSocket {
+    fn release(&mut self) {
+        let now = Instant::now();
+        while let Some(due) = self.simulator.poll_due(now) {
+            let _ = self.inner.send_to(&due.bytes, due.to);
+        }
+    }
+}
+
+impl Socket for ConditionedSocket {
+    type Address = SocketAddr;
+    type Error = std::io::Error;
+
+    fn init(&mut self, options: SocketOptions) -> Result<(), std::io::Error> {
+        self.inner.init(options)
+    }
+
+    fn send(&mut self, address: SocketAddr, buffer: &[u8]) -> Result<usize, std::io::Error> {
+        let datagram = Datagram {
+            from: self.local,
+            to: address,
+            bytes: buffer.to_vec(),
+        };
+        self.simulator.send(Instant::now(), datagram);
+        self.release();
+        Ok(buffer.len())
+    }
+
+    fn receive(
+        &mut self,
+        buffer: &mut [u8; MTU_MAX],
+    ) -> Result<Option<(SocketAddr, PacketReceived)>, std::io::Error> {
+        self.release();
+        self.inner.receive(buffer)
+    }
+}
+
+struct Enet<S: Socket<Address = SocketAddr>> {
+    hosts: Vec<Host<S>>,
     // peer_of[i][j]: node i's peer for node j.
     peer_of: Vec<Vec<Option<PeerID>>>,
     node_of: Vec<HashMap<PeerID, usize>>,
@@ -22,6 +71,34 @@ struct Enet {
 
 /// Connects `n` ENet hosts pairwise over loopback.
 pub fn connect(n: usize) -> Result<Box<dyn Net>, String> {
+    connect_on(n, Ok)
+}
+
+/// Connects `n` ENet hosts pairwise over loopback, every send meeting `conditions`.
+pub fn connect_conditioned(
+    n: usize,
+    conditions: &NetworkConditions,
+) -> Result<Box<dyn Net>, String> {
+    let mut seed = conditions.seed;
+    connect_on(n, |inner| {
+        seed += 1;
+        let local = inner.local_addr().map_err(|e| e.to_string())?;
+        let conditions = NetworkConditions {
+            seed,
+            ..conditions.clone()
+        };
+        Ok(ConditionedSocket {
+            inner,
+            local,
+            simulator: LinkSimulator::new(conditions, Instant::now()),
+        })
+    })
+}
+
+fn connect_on<S: Socket<Address = SocketAddr> + 'static>(
+    n: usize,
+    mut wrap: impl FnMut(UdpSocket) -> Result<S, String>,
+) -> Result<Box<dyn Net>, String> {
     let mut hosts = Vec::new();
     let mut addresses: Vec<SocketAddr> = Vec::new();
     for _ in 0..n {
@@ -30,6 +107,7 @@ pub fn connect(n: usize) -> Result<Box<dyn Net>, String> {
         let _ = sock.set_recv_buffer_size(SOCKET_BUFFER);
         let _ = sock.set_send_buffer_size(SOCKET_BUFFER);
         addresses.push(socket.local_addr().map_err(|e| e.to_string())?);
+        let socket = wrap(socket)?;
         let host = Host::new(
             socket,
             HostSettings {
@@ -80,7 +158,7 @@ pub fn connect(n: usize) -> Result<Box<dyn Net>, String> {
     Ok(Box::new(net))
 }
 
-impl Net for Enet {
+impl<S: Socket<Address = SocketAddr>> Net for Enet<S> {
     fn send(&mut self, from: usize, to: usize, data: &[u8], reliable: bool) -> bool {
         let Some(peer) = self.peer_of[from][to] else {
             return false;

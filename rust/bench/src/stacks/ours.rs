@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use webrtc_mesh_core::{
     ChannelOptions, Connection, ConnectionConfig, ConnectionEvent, DataChannel, IceServer,
-    IceTransportPolicy, Runtime,
+    IceTransportPolicy, NetworkConditions, Runtime,
 };
 
 use crate::coturn;
@@ -100,6 +100,18 @@ pub fn connect_turn(n: usize) -> Result<Box<dyn Net>, String> {
             credential: coturn::PASSWORD.into(),
         }],
         ice_transport_policy: IceTransportPolicy::Relay,
+        ..ConnectionConfig::loopback()
+    };
+    connect_with(n, &config)
+}
+
+/// Connects `n` nodes pairwise over loopback, every send meeting `conditions`.
+pub fn connect_conditioned(
+    n: usize,
+    conditions: &NetworkConditions,
+) -> Result<Box<dyn Net>, String> {
+    let config = ConnectionConfig {
+        network_conditions: conditions.clone(),
         ..ConnectionConfig::loopback()
     };
     connect_with(n, &config)

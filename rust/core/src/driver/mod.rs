@@ -53,7 +53,7 @@ use sockets::{Run, Socket};
 use turn_stream::Stream;
 
 use crate::channel::{Carrier, ChannelOptions, DataChannel, Message, RemoteSlot, WeakDataChannel};
-use crate::conditions::{Datagram, NetworkConditions, Simulator};
+use crate::conditions::{Datagram, LinkSimulator, NetworkConditions};
 use crate::connection_shared::ConnectionShared;
 use crate::error::{Error, Result};
 use crate::runtime::Runtime;
@@ -94,7 +94,7 @@ struct Core {
     // The streams to TCP and TLS TURN servers; dropped on close, which ends them.
     streams: Vec<Stream>,
     // What the network conditions hold back, when any are set.
-    simulator: Option<Simulator>,
+    simulator: Option<LinkSimulator>,
     // When the connection fails if it has not connected by then: set with the remote
     // description, cleared once connected.
     connect_deadline: Option<Instant>,
@@ -194,7 +194,7 @@ impl Driver {
                 relay_only,
                 streams,
                 simulator: (!conditions.is_perfect())
-                    .then(|| Simulator::new(conditions, Instant::now())),
+                    .then(|| LinkSimulator::new(conditions, Instant::now())),
                 connect_deadline: None,
                 connect_timeout,
                 handshake: HandshakeGuard::default(),
@@ -354,7 +354,7 @@ impl Driver {
         match core.simulator.as_mut() {
             Some(simulator) => simulator.change(conditions, Instant::now()),
             None if conditions.is_perfect() => {}
-            None => core.simulator = Some(Simulator::new(conditions, Instant::now())),
+            None => core.simulator = Some(LinkSimulator::new(conditions, Instant::now())),
         }
         self.settle(&mut core);
         Ok(())
@@ -503,7 +503,7 @@ impl Driver {
         let next = [
             core.pc.poll_timeout(),
             core.servers.poll_timeout(),
-            core.simulator.as_ref().and_then(Simulator::next_due),
+            core.simulator.as_ref().and_then(LinkSimulator::next_due),
             core.connect_deadline,
         ]
         .into_iter()
@@ -585,7 +585,7 @@ impl Driver {
     fn push(
         &self,
         run: &mut Run,
-        simulator: Option<&mut Simulator>,
+        simulator: Option<&mut LinkSimulator>,
         now: Instant,
         datagram: rtc::shared::TaggedBytesMut,
     ) {
