@@ -19,6 +19,7 @@
 mod events;
 mod gather;
 mod handshake;
+mod output;
 mod servers;
 mod sockets;
 mod tasks;
@@ -49,17 +50,17 @@ use tokio::task::JoinHandle;
 
 pub(crate) use gather::Plan;
 use servers::{Servers, Target};
-use sockets::{Run, Socket};
+use sockets::Socket;
 use turn_stream::Stream;
 
 use crate::channel::{Carrier, ChannelOptions, DataChannel, Message, RemoteSlot, WeakDataChannel};
-use crate::conditions::{Datagram, LinkSimulator, NetworkConditions};
+use crate::conditions::{LinkSimulator, NetworkConditions};
 use crate::connection_shared::ConnectionShared;
 use crate::error::{Error, Result};
 use crate::runtime::Runtime;
 use crate::state::{ChannelState, ConnectionState, GatheringState};
 use handshake::HandshakeGuard;
-use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use rtc::shared::TaggedBytesMut;
 /// Datagrams read per pass before the protocol's output is flushed: enough to batch a burst's
 /// acknowledgements, few enough that timers and senders are not held up.
 const READ_BATCH: usize = 64;
@@ -518,102 +519,6 @@ impl Driver {
         if earlier {
             self.wake.notify_one();
         }
-    }
-
-    /// Sends every queued datagram: the peer connection's (through a relay when sent from
-    /// one) and the servers'. Returns whether there was any.
-    fn flush(&self, core: &mut Core) -> bool {
-        core.flush_pending = false;
-        let mut any = false;
-        // Datagrams of one size to one destination from one socket go out as one segmented
-        // send: the kernel walks its stack once for the run, not once per datagram.
-        let mut run = Run::default();
-        let now = Instant::now();
-        let resend = std::mem::take(&mut core.resend);
-        let resent = resend.into_iter().map(|(from, to, bytes)| TaggedBytesMut {
-            now,
-            transport: TransportContext {
-                local_addr: from,
-                peer_addr: to,
-                ecn: None,
-                transport_protocol: TransportProtocol::UDP,
-            },
-            message: BytesMut::from(&bytes[..]),
-        });
-        let written: Vec<TaggedBytesMut> = resent
-            .chain(std::iter::from_fn(|| core.pc.poll_write()))
-            .collect();
-        for datagram in written {
-            any = true;
-            let transport = &datagram.transport;
-            core.handshake
-                .sent(transport.local_addr, transport.peer_addr, &datagram.message);
-            if core.servers.is_relay(transport.local_addr) {
-                core.servers.send(datagram);
-                continue;
-            }
-            self.push(&mut run, core.simulator.as_mut(), now, datagram);
-        }
-        while let Some(datagram) = core.servers.poll_transmit() {
-            any = true;
-            match core
-                .streams
-                .iter()
-                .find(|s| s.address == datagram.transport.peer_addr)
-            {
-                Some(stream) => stream.send(&datagram.message),
-                None => self.push(&mut run, core.simulator.as_mut(), now, datagram),
-            }
-        }
-        if let Some(simulator) = core.simulator.as_mut() {
-            while let Some(due) = simulator.poll_due(now) {
-                any = true;
-                run.push(&self.sockets, self.socket_of(due.from), due.to, &due.bytes);
-            }
-            if simulator.idle_and_perfect() {
-                core.simulator = None;
-            }
-        }
-        run.send(&self.sockets);
-        if any {
-            core.last_flush = Instant::now();
-        }
-        any
-    }
-
-    /// Sends a datagram from its socket, or hands it to the network simulator when one is set.
-    fn push(
-        &self,
-        run: &mut Run,
-        simulator: Option<&mut LinkSimulator>,
-        now: Instant,
-        datagram: rtc::shared::TaggedBytesMut,
-    ) {
-        let transport = datagram.transport;
-        match simulator {
-            Some(simulator) => simulator.send(
-                now,
-                Datagram {
-                    from: transport.local_addr,
-                    to: transport.peer_addr,
-                    bytes: datagram.message.to_vec(),
-                },
-            ),
-            None => run.push(
-                &self.sockets,
-                self.socket_of(transport.local_addr),
-                transport.peer_addr,
-                &datagram.message,
-            ),
-        }
-    }
-
-    /// The index of the socket bound to `local` (the first if none is: a datagram always goes).
-    fn socket_of(&self, local: SocketAddr) -> usize {
-        self.sockets
-            .iter()
-            .position(|s| s.local == local)
-            .unwrap_or(0)
     }
 }
 
