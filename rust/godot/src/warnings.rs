@@ -19,6 +19,10 @@ const PER_SECOND: u32 = 5;
 /// Records kept while nobody polls; older ones are dropped (and counted) past it.
 const QUEUE: usize = 64;
 
+/// Longest record kept, in bytes: the queue stays under 64 x 512 bytes whatever a message
+/// quotes (a server's reply, say).
+const RECORD_BYTES: usize = 512;
+
 struct Pending {
     records: VecDeque<String>,
     dropped: u64,
@@ -49,9 +53,16 @@ impl log::Log for Forwarder {
             pending.records.pop_front();
             pending.dropped += 1;
         }
-        pending
-            .records
-            .push_back(format!("webrtc_mesh: {}", record.args()));
+        let mut text = format!("webrtc_mesh: {}", record.args());
+        if text.len() > RECORD_BYTES {
+            let mut end = RECORD_BYTES;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            text.push('…');
+        }
+        pending.records.push_back(text);
     }
 
     fn flush(&self) {}
