@@ -332,7 +332,7 @@ fn a_stalled_reader_holds_back_reliable_data_within_budget_and_loses_none_with_s
 fn stalled_reliable_reader(base: ConnectionConfig) {
     let _lock = measuring();
     // 37.5 MiB: more than can wait anywhere on the way (send buffer, SCTP window, the 256
-    // messages webrtc-rs holds, the budget).
+    // messages rtc holds, the budget).
     const COUNT: u32 = 600;
     let runtime = Runtime::new(&RuntimeConfig::default()).unwrap();
     let sender_config = ConnectionConfig {

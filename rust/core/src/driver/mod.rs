@@ -60,7 +60,7 @@ use crate::error::{Error, Result};
 use crate::runtime::Runtime;
 use crate::state::{ChannelState, ConnectionState, GatheringState};
 use handshake::HandshakeGuard;
-use rtc::shared::TaggedBytesMut;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 /// Datagrams read per pass before the protocol's output is flushed: enough to batch a burst's
 /// acknowledgements, few enough that timers and senders are not held up.
 const READ_BATCH: usize = 64;
@@ -568,6 +568,20 @@ impl Carrier for Driver {
             let _ = channel.close();
         }
         self.settle(&mut core);
+    }
+}
+
+/// A datagram between `local` and `peer` as the protocol's parts take it.
+fn tagged(now: Instant, local: SocketAddr, peer: SocketAddr, message: BytesMut) -> TaggedBytesMut {
+    TaggedBytesMut {
+        now,
+        transport: TransportContext {
+            local_addr: local,
+            peer_addr: peer,
+            ecn: None,
+            transport_protocol: TransportProtocol::UDP,
+        },
+        message,
     }
 }
 

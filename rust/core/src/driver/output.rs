@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use rtc::sansio::Protocol;
-use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use rtc::shared::TaggedBytesMut;
 
 use super::sockets::Run;
 use super::{Core, Driver};
@@ -23,30 +23,14 @@ impl Driver {
         // send: the kernel walks its stack once for the run, not once per datagram.
         let mut run = Run::default();
         let now = Instant::now();
-        let resend = std::mem::take(&mut core.resend);
-        let resent = resend.into_iter().map(|(from, to, bytes)| TaggedBytesMut {
-            now,
-            transport: TransportContext {
-                local_addr: from,
-                peer_addr: to,
-                ecn: None,
-                transport_protocol: TransportProtocol::UDP,
-            },
-            message: BytesMut::from(&bytes[..]),
-        });
-        let written: Vec<TaggedBytesMut> = resent
-            .chain(std::iter::from_fn(|| core.pc.poll_write()))
-            .collect();
-        for datagram in written {
+        for (from, to, bytes) in std::mem::take(&mut core.resend) {
             any = true;
-            let transport = &datagram.transport;
-            core.handshake
-                .sent(transport.local_addr, transport.peer_addr, &datagram.message);
-            if core.servers.is_relay(transport.local_addr) {
-                core.servers.send(datagram);
-                continue;
-            }
-            self.push(&mut run, core.simulator.as_mut(), now, datagram);
+            let datagram = super::tagged(now, from, to, BytesMut::from(&bytes[..]));
+            self.emit(core, &mut run, now, datagram);
+        }
+        while let Some(datagram) = core.pc.poll_write() {
+            any = true;
+            self.emit(core, &mut run, now, datagram);
         }
         while let Some(datagram) = core.servers.poll_transmit() {
             any = true;
@@ -73,6 +57,18 @@ impl Driver {
             core.last_flush = Instant::now();
         }
         any
+    }
+
+    /// Sends a datagram of the peer connection: through its relay when sent from one.
+    fn emit(&self, core: &mut Core, run: &mut Run, now: Instant, datagram: TaggedBytesMut) {
+        let transport = &datagram.transport;
+        core.handshake
+            .sent(transport.local_addr, transport.peer_addr, &datagram.message);
+        if core.servers.is_relay(transport.local_addr) {
+            core.servers.send(datagram);
+        } else {
+            self.push(run, core.simulator.as_mut(), now, datagram);
+        }
     }
 
     /// Sends a datagram from its socket, or hands it to the network simulator when one is set.

@@ -27,7 +27,7 @@ use rtc::peer_connection::transport::{
 };
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error as RtcError;
-use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use rtc::shared::{TaggedBytesMut, TransportProtocol};
 use rtc::stun::message::{TransactionId, is_stun_message};
 use rtc::turn::client::{Client as TurnClient, ClientConfig, Event};
 use rtc::turn::proto::chandata::ChannelData;
@@ -398,16 +398,8 @@ impl Servers {
             }
             Event::DataIndicationOrChannelData(_, peer, data) => {
                 if let Some(relay) = client.relay {
-                    self.received.push_back(TaggedBytesMut {
-                        now: Instant::now(),
-                        transport: TransportContext {
-                            local_addr: relay,
-                            peer_addr: peer,
-                            ecn: None,
-                            transport_protocol: TransportProtocol::UDP,
-                        },
-                        message: data,
-                    });
+                    let datagram = super::tagged(Instant::now(), relay, peer, data);
+                    self.received.push_back(datagram);
                 }
             }
             _ => {}
@@ -478,16 +470,7 @@ mod tests {
     }
 
     fn datagram(from: SocketAddr, to: SocketAddr, message: &[u8]) -> TaggedBytesMut {
-        TaggedBytesMut {
-            now: Instant::now(),
-            transport: TransportContext {
-                local_addr: to,
-                peer_addr: from,
-                ecn: None,
-                transport_protocol: TransportProtocol::UDP,
-            },
-            message: BytesMut::from(message),
-        }
+        crate::driver::tagged(Instant::now(), to, from, BytesMut::from(message))
     }
 
     /// A STUN message of `kind` with transaction `id` and, if given, a mapped address.

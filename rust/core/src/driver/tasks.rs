@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use rtc::sansio::Protocol;
-use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 
 use std::sync::atomic::Ordering;
 
@@ -42,16 +41,7 @@ pub(super) async fn read_loop(driver: Weak<Driver>, index: usize) {
         }
         let now = Instant::now();
         for (message, peer_addr) in batch.drain(..) {
-            let datagram = TaggedBytesMut {
-                now,
-                transport: TransportContext {
-                    local_addr: local,
-                    peer_addr,
-                    ecn: None,
-                    transport_protocol: TransportProtocol::UDP,
-                },
-                message,
-            };
+            let datagram = super::tagged(now, local, peer_addr, message);
             if let Some(datagram) = core.servers.handle_read(datagram) {
                 driver.receive(&mut core, datagram);
             }
@@ -153,16 +143,7 @@ pub(super) fn stream_received(driver: &Weak<Driver>, from: SocketAddr, message: 
     if core.closed {
         return false;
     }
-    let datagram = TaggedBytesMut {
-        now: Instant::now(),
-        transport: TransportContext {
-            local_addr: local,
-            peer_addr: from,
-            ecn: None,
-            transport_protocol: TransportProtocol::UDP,
-        },
-        message,
-    };
+    let datagram = super::tagged(Instant::now(), local, from, message);
     if core.servers.handle_read(datagram).is_some() {
         log::debug!("a TURN stream brought a message no request of ours awaits; dropped");
     }

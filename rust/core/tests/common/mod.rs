@@ -146,19 +146,31 @@ pub struct Exchanged {
 
 /// Moves every pending description and candidate between two connections, both ways.
 pub fn exchange(a: &Connection, b: &Connection, seen: &mut Exchanged) {
-    for (from, to, side) in [(a, b, 1), (b, a, 0)] {
+    exchange_rewriting(a, b, seen, |_, name| name.to_owned());
+}
+
+/// [`exchange`], each candidate line of side `s` (0 for `a`, 1 for `b`) passed through
+/// `rewrite(s, line)` on its way.
+pub fn exchange_rewriting(
+    a: &Connection,
+    b: &Connection,
+    seen: &mut Exchanged,
+    rewrite: impl Fn(usize, &str) -> String,
+) {
+    for (from, to, side) in [(a, b, 0), (b, a, 1)] {
         while let Some(event) = from.poll_event() {
             match event {
                 ConnectionEvent::SessionDescription { sdp_type, sdp } => to
                     .set_remote_description(sdp_type.as_str(), &sdp)
                     .expect("remote description applies"),
                 ConnectionEvent::IceCandidate { media, index, name } => {
+                    let name = rewrite(side, &name);
                     to.add_ice_candidate(&media, index, &name)
                         .expect("remote candidate applies");
                     seen.candidates.push(name);
                 }
                 // Reported by `from` about its own side.
-                ConnectionEvent::DataChannel(channel) => seen.announced[1 - side].push(channel),
+                ConnectionEvent::DataChannel(channel) => seen.announced[side].push(channel),
             }
         }
     }
@@ -362,22 +374,7 @@ impl LossyRelay {
     /// Relays signaling between `a` (side 0) and `b` (side 1) like [`exchange`], with each
     /// candidate rewritten to the relay's socket facing its receiver.
     pub fn exchange(&self, a: &Connection, b: &Connection, seen: &mut Exchanged) {
-        for (from, to, side) in [(a, b, 0), (b, a, 1)] {
-            while let Some(event) = from.poll_event() {
-                match event {
-                    ConnectionEvent::SessionDescription { sdp_type, sdp } => to
-                        .set_remote_description(sdp_type.as_str(), &sdp)
-                        .expect("remote description applies"),
-                    ConnectionEvent::IceCandidate { media, index, name } => {
-                        let name = self.rewrite(side, &name);
-                        to.add_ice_candidate(&media, index, &name)
-                            .expect("remote candidate applies");
-                        seen.candidates.push(name);
-                    }
-                    ConnectionEvent::DataChannel(channel) => seen.announced[side].push(channel),
-                }
-            }
-        }
+        exchange_rewriting(a, b, seen, |side, name| self.rewrite(side, name));
     }
 
     /// Notes the real address in `side`'s candidate and puts the relay's socket facing the
