@@ -14,6 +14,11 @@ trap 'rm -f "$rust_log" "$godot_log" "$skips"' EXIT
 export WEBRTC_MESH_SKIP_LOG="$skips"
 
 status=0
+# The browser test runs the addon's GDScript session in a Godot engine: install the addon first.
+godot="${GODOT:-$(command -v godot || true)}"
+if [ -n "$godot" ] && "$godot" --version >/dev/null 2>&1; then
+  bash tests/godot/install.sh --debug || status=$?
+fi
 cargo test --workspace --locked 2>&1 | tee "$rust_log" || status=$?
 bash tests/godot.sh 2>&1 | tee "$godot_log" || status=$?
 

@@ -452,3 +452,73 @@ fn an_outage_shorter_than_the_peer_timeout_is_survived() {
     }
     assert_eq!(received, sent, "everything sent through the outage arrives");
 }
+
+/// Messages sent while the driver cannot run (a busy runtime) wait for its next flush; their
+/// 1 ms lifetime must not run out in that wait, before SCTP has sent them even once.
+#[test]
+fn messages_sent_while_the_runtime_is_busy_still_get_their_transmission() {
+    const COUNT: u32 = 30;
+    let runtime = Runtime::new(&RuntimeConfig {
+        worker_threads: 1,
+        ..Default::default()
+    })
+    .unwrap();
+    let config = ConnectionConfig::loopback();
+    let a = Connection::new(&runtime, &config).unwrap();
+    let b = Connection::new(&runtime, &config).unwrap();
+    let (ca, cb) = (
+        a.create_data_channel("game", &reliable()).unwrap(),
+        b.create_data_channel("game", &reliable()).unwrap(),
+    );
+    let options = ChannelOptions {
+        ordered: false,
+        max_packet_life_time: Some(1),
+        negotiated_id: Some(2),
+        ..Default::default()
+    };
+    let ua = a.create_data_channel("fast", &options).unwrap();
+    let ub = b.create_data_channel("fast", &options).unwrap();
+    a.create_offer().unwrap();
+    let mut seen = common::Exchanged::default();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(ca.is_open() && cb.is_open() && ua.is_open() && ub.is_open()) {
+        common::exchange(&a, &b, &mut seen);
+        assert!(Instant::now() < deadline, "did not connect");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Warm up the congestion window a little, then keep the runtime's one worker busy for 20 ms
+    // while a burst is sent: all but the first message wait for the driver's next flush.
+    let _ = round_trips(&ca, &cb, 20);
+    let mut delivered = 0;
+    for round in 0..5 {
+        let (started_tx, started) = std::sync::mpsc::channel();
+        runtime.tokio_handle().spawn(async move {
+            let _ = started_tx.send(());
+            std::thread::sleep(Duration::from_millis(20));
+        });
+        started.recv().unwrap();
+        for i in 0..COUNT {
+            let mut data = (round * COUNT + i).to_be_bytes().to_vec();
+            data.resize(100, 0);
+            ua.send(&data).unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_millis(500);
+        let mut got = 0;
+        while got < COUNT && Instant::now() < deadline {
+            while ub.recv().is_some() {
+                got += 1;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        delivered += got;
+    }
+    eprintln!(
+        "sent while the runtime was busy: {delivered} of {} delivered",
+        5 * COUNT
+    );
+    assert_eq!(
+        delivered,
+        5 * COUNT,
+        "messages expired before their first transmission"
+    );
+}

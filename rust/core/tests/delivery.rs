@@ -216,8 +216,8 @@ fn unreliable_channels_deliver_and_ordered_one_never_reorders(path: Path) {
         got[3].len()
     );
     for (index, seqs) in got.iter().enumerate().take(4).skip(1) {
-        // A 1 ms lifetime also expires while a message waits for a busy CPU, so the extra
-        // channel is only required to carry a good share.
+        // A 1 ms lifetime also expires while a message waits for the congestion window (slow
+        // start, relays), so the extra channel is only required to carry a good share.
         let required = if index == 3 {
             COUNT as usize / 4
         } else {

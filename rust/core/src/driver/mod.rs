@@ -10,6 +10,7 @@
 //!
 //! ```text
 //!   caller ── send ──────────────> peer connection ──> flush ──> sockets (GSO) / relays
+//!          └─ within COALESCE of a flush ─> outbox ──> (timer task's flush) ─┘
 //!   socket task ── datagram ──> servers? ──no──> peer connection ──> channel inboxes
 //!                                   └─yes─> TURN client: candidates, relayed datagrams
 //!   timer task ── deadline ──> peer connection + servers' timers ──> flush
@@ -19,6 +20,7 @@
 mod events;
 mod gather;
 mod handshake;
+mod outbox;
 mod output;
 mod servers;
 mod sockets;
@@ -49,6 +51,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 pub(crate) use gather::Plan;
+use outbox::Outbox;
 use servers::{Servers, Target};
 use sockets::Socket;
 use turn_stream::Stream;
@@ -108,6 +111,8 @@ struct Core {
     // them (see `COALESCE`).
     last_flush: Instant,
     flush_pending: bool,
+    // What was sent while a flush was pending, for that flush to write (see `outbox`).
+    outbox: Outbox,
 }
 
 /// How far gathering has come.
@@ -203,6 +208,7 @@ impl Driver {
                 closed: false,
                 last_flush: Instant::now(),
                 flush_pending: false,
+                outbox: Outbox::default(),
             }),
             sockets,
             shared,
@@ -526,37 +532,41 @@ impl Carrier for Driver {
     /// Sends one message on channel `id`, from the caller's thread to the socket. `is_string`
     /// marks `data` as UTF-8 text.
     fn send(&self, id: RTCDataChannelId, data: &[u8], is_string: bool) -> Result<()> {
-        let mut core = self.lock()?;
-        let limit = self.send_buffer_limit;
+        let mut guard = self.lock()?;
+        let core = &mut *guard;
+        let queued = core.outbox.bytes(id);
         let mut channel = core.pc.data_channel(id).ok_or(Error::Closed)?;
-        if channel.outstanding_bytes() + data.len() > limit {
+        if channel.outstanding_bytes() + queued + data.len() > self.send_buffer_limit {
             return Err(Error::BufferFull);
         }
+        let text = std::str::from_utf8(data).ok().filter(|_| is_string);
         let now = Instant::now();
-        let sent = match std::str::from_utf8(data) {
-            Ok(text) if is_string => channel.send_text(now, text),
-            _ => channel.send(now, BytesMut::from(data)),
+        if core.flush_pending || now.duration_since(core.last_flush) < COALESCE {
+            core.outbox.push(&mut core.pc, id, data, text.is_some())?;
+            if !core.flush_pending {
+                core.flush_pending = true;
+                self.wake.notify_one();
+            }
+            return Ok(());
+        }
+        let sent = match text {
+            Some(text) => channel.send_text(now, text),
+            None => channel.send(now, BytesMut::from(data)),
         };
         sent.map_err(|e| crate::error::from_send(e, data.len(), crate::config::MAX_MESSAGE_SIZE))?;
-        if core.flush_pending {
-            return Ok(());
-        }
-        if now.duration_since(core.last_flush) < COALESCE {
-            core.flush_pending = true;
-            self.wake.notify_one();
-            return Ok(());
-        }
-        self.flush(&mut core);
-        self.settle_deadline(&mut core);
+        self.flush(core);
+        self.settle_deadline(core);
         Ok(())
     }
 
     /// Bytes sent on channel `id` that SCTP has not yet released.
     fn buffered_amount(&self, id: RTCDataChannelId) -> usize {
         let mut core = self.core.lock();
+        let queued = core.outbox.bytes(id);
         core.pc
             .data_channel(id)
             .map_or(0, |channel| channel.outstanding_bytes())
+            + queued
     }
 
     /// Starts closing channel `id`.
@@ -564,6 +574,8 @@ impl Carrier for Driver {
         let Ok(mut core) = self.lock() else {
             return;
         };
+        // What the channel still has queued leaves before its close.
+        self.flush(&mut core);
         if let Some(mut channel) = core.pc.data_channel(id) {
             let _ = channel.close();
         }

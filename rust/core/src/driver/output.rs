@@ -23,6 +23,7 @@ impl Driver {
         // send: the kernel walks its stack once for the run, not once per datagram.
         let mut run = Run::default();
         let now = Instant::now();
+        core.outbox.write(&mut core.pc, now);
         for (from, to, bytes) in std::mem::take(&mut core.resend) {
             any = true;
             let datagram = super::tagged(now, from, to, BytesMut::from(&bytes[..]));
