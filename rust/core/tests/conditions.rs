@@ -258,21 +258,19 @@ fn conditions_change_on_a_live_connection() {
     ));
 }
 
-#[test]
-fn handshakes_through_a_lossy_link_never_hang() {
-    // 10% loss each way, 50 ms +- 10 ms: before the handshake guard, 6 setups in 40 stayed
-    // `Connecting` for good (a lost DTLS flight 5 was never sent again).
-    const PAIRS: u64 = 30;
+/// Sets up `pairs` connections at once through `loss` each way and 50 +- 10 ms one way; returns
+/// how long each took to open its channel (sorted), of those that did within 20 s.
+fn setup_times(pairs: u64, loss: f64) -> Vec<Duration> {
     let runtime = Runtime::shared().unwrap();
     let conditions = |seed| NetworkConditions {
         delay: Duration::from_millis(50),
         jitter: Duration::from_millis(10),
-        loss: 0.10,
+        loss,
         seed,
         ..Default::default()
     };
     let opts = reliable();
-    let pairs: Vec<_> = (0..PAIRS)
+    let mut pairs: Vec<_> = (0..pairs)
         .map(|i| {
             let config = |seed| ConnectionConfig {
                 network_conditions: conditions(seed),
@@ -286,7 +284,6 @@ fn handshakes_through_a_lossy_link_never_hang() {
             (a, b, ca, cb, common::Exchanged::default(), None::<Duration>)
         })
         .collect();
-    let mut pairs = pairs;
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(20) {
         let mut open = 0;
@@ -304,13 +301,111 @@ fn handshakes_through_a_lossy_link_never_hang() {
     }
     let mut times: Vec<Duration> = pairs.iter().filter_map(|p| p.5).collect();
     times.sort();
+    times
+}
+
+fn percentile(times: &[Duration], p: usize) -> Option<Duration> {
+    times
+        .get((times.len() * p / 100).min(times.len().saturating_sub(1)))
+        .copied()
+}
+
+#[test]
+fn handshakes_through_a_lossy_link_never_hang() {
+    // 10% loss each way, 50 ms +- 10 ms: before the handshake guard, 6 setups in 40 stayed
+    // `Connecting` for good (a lost DTLS flight 5 was never sent again).
+    const PAIRS: u64 = 30;
+    let times = setup_times(PAIRS, 0.10);
     eprintln!(
-        "{} of {PAIRS} connected; p50 {:?}, slowest {:?}",
+        "10% loss: {} of {PAIRS} connected; p50 {:?}, slowest {:?}",
         times.len(),
-        times.get(times.len() / 2),
+        percentile(&times, 50),
         times.last()
     );
     assert_eq!(times.len() as u64, PAIRS, "some handshakes hung");
+}
+
+#[test]
+fn two_hundred_setups_at_5_percent_loss_all_connect_with_p99_under_1_5_s() {
+    // Before setup datagrams left in copies: p50 0.89 s, p90 1.89 s, p99 3.87 s (100 pairs), as
+    // each lost DTLS or SCTP handshake datagram waited out a 1 s timer.
+    const PAIRS: u64 = 200;
+    let times = setup_times(PAIRS, 0.05);
+    let p99 = percentile(&times, 99);
+    eprintln!(
+        "5% loss: {} of {PAIRS} connected; p50 {:?}, p90 {:?}, p99 {p99:?}, slowest {:?}",
+        times.len(),
+        percentile(&times, 50),
+        percentile(&times, 90),
+        times.last()
+    );
+    assert_eq!(times.len() as u64, PAIRS, "some setups did not connect");
+    assert!(
+        p99.is_some_and(|p99| p99 <= Duration::from_millis(1500)),
+        "p99 setup time {p99:?}"
+    );
+}
+
+/// Whether `datagram` holds a DTLS ChangeCipherSpec record (a record header anywhere in it).
+fn has_change_cipher_spec(datagram: &[u8]) -> bool {
+    let mut rest = datagram;
+    while rest.len() >= 13 && rest[1] == 0xfe {
+        if rest[0] == 20 {
+            return true;
+        }
+        let length = usize::from(u16::from_be_bytes([rest[11], rest[12]]));
+        rest = rest.get(13 + length..).unwrap_or(&[]);
+    }
+    false
+}
+
+#[test]
+fn a_connection_whose_dtls_flight_5_is_lost_connects_within_3_s() {
+    // Every copy of the first flight holding a ChangeCipherSpec (the DTLS client's flight 5,
+    // ending in Finished) is dropped, 50 ms each way: the server's flight 4 comes again after its
+    // 1 s timer, and the client must answer it with flight 5 again.
+    let runtime = Runtime::shared().unwrap();
+    let config = ConnectionConfig::loopback();
+    let a = Connection::new(&runtime, &config).unwrap();
+    let b = Connection::new(&runtime, &config).unwrap();
+    let ca = a.create_data_channel("game", &reliable()).unwrap();
+    let cb = b.create_data_channel("game", &reliable()).unwrap();
+    let relay = common::LossyRelay::start(0, Duration::from_millis(50), 3);
+    let dropped = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(usize, Instant)>::new()));
+    let record = dropped.clone();
+    *relay.drop_if.lock().unwrap() = Box::new(move |side, datagram| {
+        if !has_change_cipher_spec(datagram) {
+            return false;
+        }
+        let mut record = record.lock().unwrap();
+        let first = record.first().copied();
+        // The first such flight, with its copies; not the server's flight 6 nor a resend.
+        let drop =
+            first.is_none_or(|(s, at)| s == side && at.elapsed() < Duration::from_millis(100));
+        if drop {
+            record.push((side, Instant::now()));
+        }
+        drop
+    });
+    let started = Instant::now();
+    a.create_offer().unwrap();
+    let mut seen = common::Exchanged::default();
+    while !(ca.is_open() && cb.is_open()) {
+        relay.exchange(&a, &b, &mut seen);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not connected after 10 s with flight 5 lost"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let took = started.elapsed();
+    let dropped = dropped.lock().unwrap().len();
+    eprintln!("flight 5 lost ({dropped} datagrams dropped): connected after {took:?}");
+    assert!(dropped >= 1, "no flight 5 was dropped");
+    assert!(
+        took < Duration::from_secs(3),
+        "connected only after {took:?}"
+    );
 }
 
 #[test]
@@ -521,4 +616,89 @@ fn messages_sent_while_the_runtime_is_busy_still_get_their_transmission() {
         5 * COUNT,
         "messages expired before their first transmission"
     );
+}
+
+/// Sends `rate` messages a second of `size` bytes for 3 s on an unordered channel with a 1 ms
+/// lifetime (Godot's default), 50 ms one way and `loss` each way; returns the share of the last
+/// 2 s delivered (the first second warms up the congestion window).
+fn unreliable_delivery(rate: u32, size: usize, loss: f64) -> f64 {
+    let runtime = Runtime::shared().unwrap();
+    let config = |seed| ConnectionConfig {
+        network_conditions: NetworkConditions {
+            delay: Duration::from_millis(50),
+            loss,
+            seed,
+            ..Default::default()
+        },
+        ..ConnectionConfig::loopback()
+    };
+    let a = Connection::new(&runtime, &config(11)).unwrap();
+    let b = Connection::new(&runtime, &config(12)).unwrap();
+    let options = ChannelOptions {
+        ordered: false,
+        max_packet_life_time: Some(1),
+        negotiated_id: Some(3),
+        ..Default::default()
+    };
+    let ua = a.create_data_channel("state", &options).unwrap();
+    let ub = b.create_data_channel("state", &options).unwrap();
+    a.create_offer().unwrap();
+    let mut seen = common::Exchanged::default();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(ua.is_open() && ub.is_open()) {
+        common::exchange(&a, &b, &mut seen);
+        assert!(Instant::now() < deadline, "did not connect");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let total = rate * 3;
+    let warm_up = rate;
+    let started = Instant::now();
+    let mut sent = 0;
+    let mut got = 0;
+    while started.elapsed() < Duration::from_millis(3300) {
+        let due = (started.elapsed().as_secs_f64() * f64::from(rate)) as u32;
+        while sent < due.min(total) {
+            let mut data = sent.to_be_bytes().to_vec();
+            data.resize(size, 0);
+            ua.send(&data).unwrap();
+            sent += 1;
+        }
+        while let Some(message) = ub.recv() {
+            let seq = u32::from_be_bytes(message.data[..4].try_into().unwrap());
+            got += u32::from(seq >= warm_up);
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    f64::from(got) / f64::from(total - warm_up)
+}
+
+#[test]
+fn unreliable_channels_deliver_game_traffic_over_a_50_ms_link() {
+    // (rate, size, loss each way, share required). Before messages were held while the window
+    // was full: 74.9% in the first case. One transmission each delivers about 1 - loss, so the
+    // second case is bounded by its loss; the third by SCTP's congestion response in `rtc`
+    // (fast retransmit halves the window to 4 MTU, a timed-out FORWARD-TSN drops it to 1 MTU):
+    // 38-47% measured, short of the 60% a leaner loss response would give.
+    let cases = [
+        (1000, 1024, 0.0, 0.99),
+        (60, 200, 0.05, 0.90),
+        (100, 1024, 0.05, 0.30),
+    ];
+    let mut failures = Vec::new();
+    for (rate, size, loss, required) in cases {
+        let share = unreliable_delivery(rate, size, loss);
+        eprintln!(
+            "{rate}/s x {size} B at {}% loss: {:.1}% delivered (required {}%)",
+            loss * 100.0,
+            share * 100.0,
+            required * 100.0
+        );
+        if share < required {
+            failures.push(format!(
+                "{rate}/s x {size} B at {}% loss: {share:.3}",
+                loss * 100.0
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "below target: {failures:?}");
 }

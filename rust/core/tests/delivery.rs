@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Node, Path, connect_all, drain, mesh_nodes_on, step};
-use webrtc_mesh_core::{Error, Runtime, TransferMode};
+use webrtc_mesh_core::{ConnectionConfig, Error, NetworkConditions, Runtime, TransferMode};
 
 /// Size of message `i`: log-uniform from 1 B to 64 KiB, with both ends included.
 fn size_of(i: u32) -> usize {
@@ -303,51 +303,50 @@ fn packet_lifetime_is_really_applied(path: Path) {
     let Some(config) = path.config() else {
         return;
     };
-    const COUNT: u32 = 3000;
+    // 10% of datagrams lost each way, 10 ms one way: a message with a 1 ms lifetime is sent
+    // once and a lost one stays lost; were the lifetime not applied, SCTP would resend it.
+    // (The simulator applies to datagrams, so this runs on the paths over UDP.)
+    let config = ConnectionConfig {
+        network_conditions: NetworkConditions {
+            delay: Duration::from_millis(10),
+            loss: 0.10,
+            seed: 5,
+            ..Default::default()
+        },
+        ..config
+    };
+    const COUNT: u32 = 200;
     let runtime = Runtime::shared().unwrap();
     let mut nodes = mesh_nodes_on(&config, &runtime, 2, &[], 1);
     connect_all(&mut nodes, Duration::from_secs(20));
-    // A 3 MB burst is limited by the congestion window: most messages wait in the sender's
-    // queue far longer than the 1 ms lifetime, and a lifetime that is applied drops them.
+    // One message every 20 ms (a round trip): within even the smallest congestion window.
     let payload = [0u8; 1024];
-    let mut delivered = Vec::new();
-    for mode in [TransferMode::Unreliable, TransferMode::Reliable] {
-        for _ in 0..COUNT {
-            nodes[1].mesh.send(1, 0, mode, &payload).unwrap();
+    let mut got = 0u32;
+    let mut sent = 0;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(20 * u64::from(COUNT) + 1500) {
+        while sent < COUNT && started.elapsed() >= Duration::from_millis(20 * u64::from(sent)) {
+            nodes[1]
+                .mesh
+                .send(1, 0, TransferMode::Unreliable, &payload)
+                .unwrap();
+            sent += 1;
         }
-        // Reliable: until all are in (a lost tail datagram waits out SCTP's 1 s minimum RTO).
-        // Unreliable: until 300 ms pass without a packet.
-        let mut got = 0u32;
-        let mut quiet_since = Instant::now();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let quiet = match mode {
-            TransferMode::Reliable => Duration::from_secs(10),
-            _ => Duration::from_millis(300),
-        };
-        while quiet_since.elapsed() < quiet && got < COUNT && Instant::now() < deadline {
-            step(&mut nodes);
-            let index = if mode == TransferMode::Reliable { 0 } else { 2 };
-            let n = drain(&mut nodes[0]).iter().filter(|p| p.1 == index).count() as u32;
-            if n > 0 {
-                got += n;
-                quiet_since = Instant::now();
-            }
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        delivered.push(got);
+        step(&mut nodes);
+        got += drain(&mut nodes[0]).iter().filter(|p| p.1 == 2).count() as u32;
+        std::thread::sleep(Duration::from_micros(500));
     }
-    eprintln!(
-        "3 MB burst: unreliable {} of {COUNT}, reliable {} of {COUNT}",
-        delivered[0], delivered[1]
-    );
-    assert_eq!(
-        delivered[1], COUNT,
-        "the reliable channel delivers everything"
-    );
+    eprintln!("10% loss: unreliable {got} of {COUNT}");
     assert!(
-        delivered[0] < COUNT * 3 / 4,
-        "the 1 ms lifetime dropped almost nothing ({} of {COUNT} arrived): it is not applied",
-        delivered[0]
+        got < COUNT * 97 / 100,
+        "the unreliable channel lost almost nothing at 10% loss ({got} of {COUNT} arrived): its \
+         lifetime is not applied"
+    );
+    // Far fewer than 90% arrive: in `rtc-sctp` a lost chunk's FORWARD-TSN that is lost in
+    // turn waits out the 1 s retransmission timer, with the window at one MTU (38-65% measured).
+    assert!(
+        got > COUNT / 5,
+        "the unreliable channel delivered only {got} of {COUNT}"
     );
 }
 
@@ -439,6 +438,6 @@ on_paths!(unreliable_channels_deliver_and_ordered_one_never_reorders: host => Ho
 
 on_paths!(receive_order_is_round_robin_and_lowest_channel_first: host => Host, stun => Stun, turn_udp => TurnUdp, turn_tcp => TurnTcp, turn_tls => TurnTls);
 
-on_paths!(packet_lifetime_is_really_applied: host => Host, stun => Stun, turn_udp => TurnUdp, turn_tcp => TurnTcp, turn_tls => TurnTls);
+on_paths!(packet_lifetime_is_really_applied: host => Host, stun => Stun, turn_udp => TurnUdp);
 
 on_paths!(a_full_inbox_drops_oldest_unreliable_and_holds_back_reliable: host => Host, stun => Stun, turn_udp => TurnUdp, turn_tcp => TurnTcp, turn_tls => TurnTls);

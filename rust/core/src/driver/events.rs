@@ -83,6 +83,7 @@ impl Driver {
             }
             RTCPeerConnectionEvent::OnDataChannel(event) => match event {
                 RTCDataChannelEvent::OnOpen(id) => {
+                    core.opened = true;
                     if let Some(channel) = self.channel(core, id) {
                         channel.opened();
                     }

@@ -20,6 +20,10 @@ const MAX_BYTES: usize = 64 * 1024;
 /// A retransmitted flight arrives as several datagrams; one resend answers them all.
 const RESEND_GAP: Duration = Duration::from_millis(100);
 
+/// Copies of a flight sent back to back (see `SETUP_COPIES` in the output) arrive within this of
+/// the first: they are not the peer repeating itself, so they do not call for a resend.
+const COPY_WINDOW: Duration = Duration::from_millis(50);
+
 const CHANGE_CIPHER_SPEC: u8 = 20;
 const HANDSHAKE: u8 = 22;
 const APPLICATION_DATA: u8 = 23;
@@ -37,12 +41,14 @@ pub(crate) struct HandshakeGuard {
     flight_open: bool,
     // Highest handshake message sequence number the peer has sent us (in the clear).
     peer_seq: Option<u16>,
+    // When the peer's latest new handshake message arrived.
+    peer_seq_at: Option<Instant>,
     last_resend: Option<Instant>,
     done: bool,
 }
 
 /// The first byte of a DTLS record, if `datagram` starts with one (version 1.0 or 1.2).
-fn dtls_content(datagram: &[u8]) -> Option<u8> {
+pub(super) fn dtls_content(datagram: &[u8]) -> Option<u8> {
     (datagram.len() >= RECORD_HEADER && (20..=23).contains(&datagram[0]) && datagram[1] == 0xfe)
         .then(|| datagram[0])
 }
@@ -107,9 +113,16 @@ impl HandshakeGuard {
             Some(HANDSHAKE | CHANGE_CIPHER_SPEC) => {
                 self.flight_open = false;
                 let mut repeated = false;
+                let copy = self
+                    .peer_seq_at
+                    .is_some_and(|at| now.duration_since(at) < COPY_WINDOW);
                 for seq in clear_handshake_seqs(datagram) {
-                    repeated |= self.peer_seq.is_some_and(|seen| seq <= seen);
-                    self.peer_seq = Some(self.peer_seq.map_or(seq, |seen| seen.max(seq)));
+                    if self.peer_seq.is_some_and(|seen| seq <= seen) {
+                        repeated |= !copy;
+                    } else {
+                        self.peer_seq = Some(seq);
+                        self.peer_seq_at = Some(now);
+                    }
                 }
                 let due = self
                     .last_resend

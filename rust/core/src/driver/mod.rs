@@ -113,6 +113,13 @@ struct Core {
     flush_pending: bool,
     // What was sent while a flush was pending, for that flush to write (see `outbox`).
     outbox: Outbox,
+    // Until the first channel opens, DTLS datagrams leave in copies (see `SETUP_COPIES`); set
+    // `opened` when it does, so that the flush sending the last handshake answer still copies.
+    setting_up: bool,
+    opened: bool,
+    // Datagrams the peer connection has produced: a flush that adds none after a write left
+    // the message waiting for window.
+    pc_datagrams: u64,
 }
 
 /// How far gathering has come.
@@ -209,6 +216,9 @@ impl Driver {
                 last_flush: Instant::now(),
                 flush_pending: false,
                 outbox: Outbox::default(),
+                setting_up: true,
+                opened: false,
+                pc_datagrams: 0,
             }),
             sockets,
             shared,
@@ -503,6 +513,7 @@ impl Driver {
                 break;
             }
         }
+        self.send_held(core);
         self.settle_deadline(core);
     }
 
@@ -541,9 +552,11 @@ impl Carrier for Driver {
         }
         let text = std::str::from_utf8(data).ok().filter(|_| is_string);
         let now = Instant::now();
-        if core.flush_pending || now.duration_since(core.last_flush) < COALESCE {
-            core.outbox.push(&mut core.pc, id, data, text.is_some())?;
-            if !core.flush_pending {
+        let holding = core.outbox.holding(id);
+        if holding || core.flush_pending || now.duration_since(core.last_flush) < COALESCE {
+            core.outbox
+                .push(&mut core.pc, id, data, text.is_some(), now)?;
+            if !holding && !core.flush_pending {
                 core.flush_pending = true;
                 self.wake.notify_one();
             }
@@ -554,7 +567,12 @@ impl Carrier for Driver {
             None => channel.send(now, BytesMut::from(data)),
         };
         sent.map_err(|e| crate::error::from_send(e, data.len(), crate::config::MAX_MESSAGE_SIZE))?;
+        let before = core.pc_datagrams;
         self.flush(core);
+        if core.pc_datagrams == before {
+            // Nothing left: the message waits in SCTP for window (see `outbox`).
+            core.outbox.start_holding(&mut core.pc, id);
+        }
         self.settle_deadline(core);
         Ok(())
     }

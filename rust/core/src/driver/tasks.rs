@@ -40,6 +40,7 @@ pub(super) async fn read_loop(driver: Weak<Driver>, index: usize) {
             return;
         }
         let now = Instant::now();
+        driver.offer_held(&mut core, now);
         for (message, peer_addr) in batch.drain(..) {
             let datagram = super::tagged(now, local, peer_addr, message);
             if let Some(datagram) = core.servers.handle_read(datagram) {
@@ -94,6 +95,7 @@ pub(super) async fn timer_loop(driver: Arc<Driver>) {
         }
         if core.deadline.is_some_and(|deadline| deadline <= now) {
             if core.pc.poll_timeout().is_some_and(|due| due <= now) {
+                driver.offer_held(&mut core, now);
                 super::timers_ran(core.pc.handle_timeout(now));
             }
             if core.servers.poll_timeout().is_some_and(|due| due <= now) {
@@ -143,7 +145,9 @@ pub(super) fn stream_received(driver: &Weak<Driver>, from: SocketAddr, message: 
     if core.closed {
         return false;
     }
-    let datagram = super::tagged(Instant::now(), local, from, message);
+    let now = Instant::now();
+    driver.offer_held(&mut core, now);
+    let datagram = super::tagged(now, local, from, message);
     if core.servers.handle_read(datagram).is_some() {
         log::debug!("a TURN stream brought a message no request of ours awaits; dropped");
     }

@@ -295,6 +295,9 @@ pub fn drain(node: &mut Node) -> Vec<(i32, usize, Vec<u8>)> {
 /// A UDP relay on loopback that two connections talk through instead of directly, dropping,
 /// delaying or (during an outage) swallowing their datagrams: a bad network for ICE, DTLS and
 /// SCTP alike. Each side is told the other's candidate is the relay's socket facing it.
+/// Picks datagrams for a [`LossyRelay`] to drop: (side it came from, datagram) -> drop.
+pub type DropFilter = Box<dyn FnMut(usize, &[u8]) -> bool + Send>;
+
 pub struct LossyRelay {
     facing: [std::net::SocketAddr; 2],
     real: Arc<Mutex<[Option<std::net::SocketAddr>; 2]>>,
@@ -302,6 +305,8 @@ pub struct LossyRelay {
     pub outage: Arc<AtomicBool>,
     /// Datagrams dropped per thousand, each way; may change while the relay runs.
     pub loss_per_mille: Arc<AtomicU32>,
+    /// Drops, besides, each datagram for which it returns true (given the side it came from).
+    pub drop_if: Arc<Mutex<DropFilter>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -319,9 +324,10 @@ impl LossyRelay {
         let outage = Arc::new(AtomicBool::new(false));
         let loss = Arc::new(AtomicU32::new(loss_per_mille));
         let stop = Arc::new(AtomicBool::new(false));
+        let drop_if: Arc<Mutex<DropFilter>> = Arc::new(Mutex::new(Box::new(|_, _| false)));
         let thread = {
             let (real, outage, stop) = (real.clone(), outage.clone(), stop.clone());
-            let loss = loss.clone();
+            let (loss, drop_if) = (loss.clone(), drop_if.clone());
             std::thread::spawn(move || {
                 let mut rng = seed | 1;
                 let mut in_flight: VecDeque<(Instant, usize, Vec<u8>)> = VecDeque::new();
@@ -335,7 +341,8 @@ impl LossyRelay {
                             rng ^= rng << 13;
                             rng ^= rng >> 7;
                             rng ^= rng << 17;
-                            let lost = (rng % 1000) < u64::from(loss.load(Ordering::Relaxed));
+                            let lost = (rng % 1000) < u64::from(loss.load(Ordering::Relaxed))
+                                || (drop_if.lock().unwrap())(side, &buf[..n]);
                             if !lost && !outage.load(Ordering::Acquire) {
                                 // Came in facing `side`: goes out of the other socket to the
                                 // other side's real address.
@@ -366,6 +373,7 @@ impl LossyRelay {
             real,
             outage,
             loss_per_mille: loss,
+            drop_if,
             stop,
             thread: Some(thread),
         }
