@@ -23,19 +23,15 @@ use webrtc_mesh_core::{ConnectionConfig, Runtime};
 use webrtc_mesh_session::{MeshSession, SessionConfig, SessionEvent};
 use webrtc_mesh_signaling::{Limits, SignalingServer};
 
+#[path = "../../core/tests/common/programs.rs"]
+mod programs;
 #[path = "../../core/tests/common/skip.rs"]
 mod skip_log;
 
+use programs::find;
+
 const PAGE: &str = include_str!("browser/peer.html");
 const INSIDE: &str = "WEBRTC_MESH_BROWSER_NETNS";
-
-fn find(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| PathBuf::from(dir).join(program))
-        .find(|p| p.is_file())
-}
 
 fn skip(why: &str) {
     assert!(
@@ -270,16 +266,7 @@ fn godot_project() -> PathBuf {
 
 /// The engine tests/godot.sh would use: `GODOT`, else `godot` on PATH.
 fn godot_engine() -> Option<PathBuf> {
-    let engine = std::env::var_os("GODOT")
-        .map(PathBuf::from)
-        .or_else(|| find("godot"))?;
-    Command::new(&engine)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-        .then_some(engine)
+    programs::godot("GODOT", "godot")
 }
 
 fn addon_installed() -> bool {

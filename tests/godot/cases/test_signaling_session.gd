@@ -61,22 +61,7 @@ func run() -> void:
 		check_eq(branches[i].multiplayer.get_unique_id(), sessions[i].get_unique_id(), "unique id %d" % i)
 
 	# RPCs flow over the mesh the sessions built.
-	for branch in branches:
-		for seq in 20:
-			branch.get_meta("game").on_reliable.rpc(seq)
-	var delivered := func() -> bool:
-		for branch in branches:
-			var got: Dictionary = branch.get_meta("game").reliable
-			if got.size() != 3:
-				return false
-			for sender in got:
-				if got[sender].size() != 20:
-					return false
-		return true
-	check(await wait_until(delivered, 10.0), "every RPC arrived")
-	for branch in branches:
-		for sender in branch.get_meta("game").reliable:
-			check_eq(branch.get_meta("game").reliable[sender], range(20), "RPCs from %d in order" % sender)
+	await check_reliable_rpcs(branches, 20, 3)
 
 	# One session leaves (its node is freed): the others see it go.
 	var gone := sessions[3].get_unique_id()

@@ -72,22 +72,7 @@ func run() -> void:
 		check_eq(branches[i].multiplayer.get_unique_id(), sessions[i].get_unique_id(), "unique id %d" % i)
 
 	# RPCs flow both ways between the two kinds of session, in order.
-	for branch in branches:
-		for seq in 20:
-			branch.get_meta("game").on_reliable.rpc(seq)
-	var delivered := func() -> bool:
-		for branch in branches:
-			var got: Dictionary = branch.get_meta("game").reliable
-			if got.size() != 3:
-				return false
-			for sender in got:
-				if got[sender].size() != 20:
-					return false
-		return true
-	check(await wait_until(delivered, 10.0), "every RPC arrived")
-	for branch in branches:
-		for sender in branch.get_meta("game").reliable:
-			check_eq(branch.get_meta("game").reliable[sender], range(20), "%s: RPCs from %d in order" % [branch.name, sender])
+	await check_reliable_rpcs(branches, 20, 3)
 
 	# A fallback session leaves (its node is freed): the others see it go.
 	var gone: int = sessions[2].get_unique_id()

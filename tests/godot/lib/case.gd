@@ -152,3 +152,24 @@ func make_star(clients: int, game: Script) -> Array[Node]:
 		check_eq(branches[i].get_meta("peer").add_peer(to_server, 1), OK, "client add_peer")
 		to_client.create_offer()
 	return branches
+
+
+## Every branch's "Game" (lib/mesh_game.gd) sends `count` reliable RPCs to all the others;
+## checks that each branch got them all, from each of `senders` others, in order.
+func check_reliable_rpcs(branches: Array[Node], count: int, senders: int) -> void:
+	for branch in branches:
+		for seq in count:
+			branch.get_meta("game").on_reliable.rpc(seq)
+	var delivered := func() -> bool:
+		for branch in branches:
+			var got: Dictionary = branch.get_meta("game").reliable
+			if got.size() != senders:
+				return false
+			for sender in got:
+				if got[sender].size() != count:
+					return false
+		return true
+	check(await wait_until(delivered, 10.0), "every RPC arrived")
+	for branch in branches:
+		for sender in branch.get_meta("game").reliable:
+			check_eq(branch.get_meta("game").reliable[sender], range(count), "%s: RPCs from %d in order" % [branch.name, sender])
