@@ -1,5 +1,7 @@
 ## The demo's game logic: a WebRTCMeshSession that joins a lobby, chat over RPC, live link
-## statistics, and a headless bot mode for scripts and tests.
+## statistics, and a headless bot mode for scripts and tests. It makes the session through
+## WebRTCMesh, so it also runs in a web export (with the GDScript session, without stats or an
+## in-game signaling server).
 ##
 ## Bot mode (arguments after `--`):
 ##   --bot                     play without a window: join, walk at random, chat, then quit
@@ -24,9 +26,10 @@ signal chat_line(from: int, text: String)
 
 const DEFAULT_URL := "ws://127.0.0.1:9080"
 
-var session: WebRTCMeshSession
-## The signaling server, when this game hosts it.
-var server: WebRTCSignalingServer
+## A WebRTCMeshSession (or its GDScript twin in web exports).
+var session: Node
+## The signaling server (a WebRTCSignalingServer), when this game hosts it.
+var server: RefCounted
 ## Latest round-trip time per peer, in milliseconds (-1 until measured).
 var peer_rtt := {}
 ## Candidate type of each peer's selected path ("host", "srflx", "relay"...).
@@ -49,7 +52,7 @@ var _chat_timer := 0.0
 
 func _ready() -> void:
 	_options = _parse(OS.get_cmdline_user_args())
-	session = WebRTCMeshSession.new()
+	session = WebRTCMesh.new_session()
 	session.name = "Session"
 	if _options.has("bind"):
 		session.bind_address = _options["bind"]
@@ -72,8 +75,11 @@ func _ready() -> void:
 ## Creates a lobby on `url`; with `serve_port` > 0 this game also runs the signaling server.
 func host(url: String, serve_port := 0, mesh := true) -> Error:
 	if serve_port > 0 and server == null:
-		server = WebRTCSignalingServer.new()
-		var err := server.listen(serve_port)
+		if not ClassDB.class_exists(&"WebRTCSignalingServer"):
+			status_changed.emit("this platform cannot run a signaling server: use one elsewhere")
+			return ERR_UNAVAILABLE
+		server = ClassDB.instantiate(&"WebRTCSignalingServer")
+		var err: Error = server.listen(serve_port)
 		if err != OK:
 			server = null
 			status_changed.emit("cannot run a signaling server on port %d" % serve_port)
@@ -116,14 +122,15 @@ func chat(text: String) -> void:
 
 
 func _process(delta: float) -> void:
-	var peer := session.get_multiplayer_peer()
+	var peer: MultiplayerPeer = session.get_multiplayer_peer()
 	if peer == null:
 		return
 	_stats_timer += delta
 	if _stats_timer >= 0.5:
 		_stats_timer = 0.0
-		for id in multiplayer.get_peers():
-			var stats := peer.get_peer_stats(id)
+		# Link statistics come from the extension's peer; the web's built-in one has none.
+		for id in multiplayer.get_peers() if peer.has_method(&"get_peer_stats") else []:
+			var stats: Dictionary = peer.call(&"get_peer_stats", id)
 			var rtt: float = stats.get("round_trip_time", -1.0)
 			peer_rtt[id] = rtt * 1000.0 if rtt >= 0.0 else -1.0
 			peer_path[id] = stats.get("local_candidate_type", "")

@@ -62,10 +62,8 @@ if [ -z "$godot" ]; then
 fi
 
 echo "engine: $("$godot" --version | head -n 1) ($godot)"
-# A project opened in the editor lists its extensions here itself; a first headless run needs it.
-mkdir -p demo_project/.godot
-echo "res://addons/webrtc_mesh/webrtc_mesh.gdextension" >demo_project/.godot/extension_list.cfg
-[ -f demo_project/.godot/global_script_class_cache.cfg ] || echo "list=[]" >demo_project/.godot/global_script_class_cache.cfg
+# A project opened in the editor writes these itself; a first headless run needs them.
+bash rust/godot/prepare_project.sh demo_project
 
 pids=()
 for i in $(seq "$peers"); do

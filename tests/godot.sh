@@ -15,10 +15,8 @@ echo "Godot test scenes on $("$godot" --version | head -n 1) ($godot)"
 
 bash tests/godot/install.sh --debug
 project=tests/godot
-# test_demo_bots runs the demo project as bots: the same two files there (build_addon.sh has
-# copied the addon into it).
-mkdir -p demo_project/.godot
-cp "$project/.godot/extension_list.cfg" "$project/.godot/global_script_class_cache.cfg" demo_project/.godot/
+# test_demo_bots runs the demo project as bots (build_addon.sh has copied the addon into it).
+bash rust/godot/prepare_project.sh demo_project
 
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

@@ -9,17 +9,5 @@ project=tests/godot
 rm -rf "$project/addons/webrtc_mesh"
 mkdir -p "$project/addons" "$project/.godot"
 cp -r addons/webrtc_mesh "$project/addons/"
-# Template builds load the extensions listed here; the editor would write it on import.
-echo "res://addons/webrtc_mesh/webrtc_mesh.gdextension" > "$project/.godot/extension_list.cfg"
-# The editor would also write the global classes: the addon's one (the test scripts declare none).
-cat > "$project/.godot/global_script_class_cache.cfg" <<'EOF'
-list=[{
-"base": &"RefCounted",
-"class": &"WebRTCMesh",
-"icon": "",
-"is_abstract": false,
-"is_tool": false,
-"language": &"GDScript",
-"path": "res://addons/webrtc_mesh/webrtc_mesh.gd"
-}]
-EOF
+# What the editor would write on import: the extension list and the addon's global class.
+bash rust/godot/prepare_project.sh "$project"
