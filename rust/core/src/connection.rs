@@ -118,6 +118,9 @@ impl Connection {
                 Some(config.ice_keepalive_interval),
             )
             .with_sctp_max_message_size(SctpMaxMessageSize::Bounded(MAX_MESSAGE_SIZE as u32))
+            // The driver's probe sends lost datagrams again from behind the newest (see
+            // `driver/probe.rs`): a record up to 1024 behind still gets in (64 by default).
+            .with_dtls_replay_protection_window(1024)
             .with_include_loopback_candidate(udp_addr.ip().is_loopback())
             // A peer-reflexive pair is a direct path whose check arrived before the candidate's
             // signaling did (usual when signaling crosses a server): webrtc-rs would hold its

@@ -26,7 +26,7 @@ const COPY_WINDOW: Duration = Duration::from_millis(50);
 
 const CHANGE_CIPHER_SPEC: u8 = 20;
 const HANDSHAKE: u8 = 22;
-const APPLICATION_DATA: u8 = 23;
+pub(super) const APPLICATION_DATA: u8 = 23;
 const RECORD_HEADER: usize = 13;
 const HANDSHAKE_HEADER: usize = 12;
 

@@ -22,6 +22,7 @@ mod gather;
 mod handshake;
 mod outbox;
 mod output;
+mod probe;
 mod servers;
 mod sockets;
 mod tasks;
@@ -120,6 +121,10 @@ struct Core {
     // Datagrams the peer connection has produced: a flush that adds none after a write left
     // the message waiting for window.
     pc_datagrams: u64,
+    // Sends recent datagrams again when reliable data stays unacknowledged (see `probe`), with
+    // the round trip it last read from the stats.
+    probe: probe::TailProbe,
+    rtt_read: Option<Instant>,
 }
 
 /// How far gathering has come.
@@ -219,6 +224,8 @@ impl Driver {
                 setting_up: true,
                 opened: false,
                 pc_datagrams: 0,
+                probe: probe::TailProbe::default(),
+                rtt_read: None,
             }),
             sockets,
             shared,
@@ -514,6 +521,7 @@ impl Driver {
             }
         }
         self.send_held(core);
+        self.watch_reliable(core);
         self.settle_deadline(core);
     }
 
@@ -523,6 +531,7 @@ impl Driver {
             core.servers.poll_timeout(),
             core.simulator.as_ref().and_then(LinkSimulator::next_due),
             core.connect_deadline,
+            core.probe.deadline(),
         ]
         .into_iter()
         .flatten()

@@ -11,6 +11,13 @@ use rtc::shared::TaggedBytesMut;
 
 use super::sockets::Run;
 use super::{Core, Driver, handshake};
+use rtc::statistics::StatsSelector;
+
+use crate::state::ConnectionState;
+use crate::stats::ConnectionStats;
+
+/// How often the probe's round trip is read from the stats.
+const RTT_READ: std::time::Duration = std::time::Duration::from_secs(1);
 use crate::conditions::{Datagram, LinkSimulator};
 
 /// How many times each DTLS datagram leaves while the connection sets up: its handshake, then
@@ -32,6 +39,11 @@ impl Driver {
         let now = Instant::now();
         let wrote = core.outbox.write(&mut core.pc, now);
         let before = core.pc_datagrams;
+        for (from, to, bytes) in core.probe.due(now) {
+            any = true;
+            let datagram = super::tagged(now, from, to, BytesMut::from(&bytes[..]));
+            self.route(core, &mut run, now, datagram);
+        }
         for (from, to, bytes) in std::mem::take(&mut core.resend) {
             any = true;
             let datagram = super::tagged(now, from, to, BytesMut::from(&bytes[..]));
@@ -94,6 +106,36 @@ impl Driver {
         }
     }
 
+    /// After a pass: tells the probe how much reliable data is unacknowledged, and about once a
+    /// second the round trip the stats measured.
+    pub(super) fn watch_reliable(&self, core: &mut Core) {
+        let now = Instant::now();
+        let ids: Vec<_> = core.channels.keys().copied().collect();
+        let mut outstanding = 0;
+        for id in ids {
+            if let Some(channel) = core.pc.data_channel(id)
+                && channel.max_packet_life_time().is_none()
+                && channel.max_retransmits().is_none()
+            {
+                outstanding += channel.outstanding_bytes();
+            }
+        }
+        if outstanding > 0
+            && core
+                .rtt_read
+                .is_none_or(|at| now.duration_since(at) > RTT_READ)
+        {
+            core.rtt_read = Some(now);
+            let report = core.pc.get_stats(now, StatsSelector::None);
+            // Only the round trip is read; the state does not matter to it.
+            let stats = ConnectionStats::from_report(&report, ConnectionState::Connected);
+            if let Some(rtt) = stats.round_trip_time {
+                core.probe.set_rtt(rtt);
+            }
+        }
+        core.probe.observe(outstanding, now);
+    }
+
     /// Before input that may acknowledge data: each holding channel's newest message goes
     /// into SCTP, which grows its window only when data waits for it.
     pub(super) fn offer_held(&self, core: &mut Core, now: Instant) {
@@ -105,12 +147,19 @@ impl Driver {
         let transport = datagram.transport;
         core.handshake
             .sent(transport.local_addr, transport.peer_addr, &datagram.message);
+        if handshake::dtls_content(&datagram.message) == Some(handshake::APPLICATION_DATA) {
+            core.probe.sent(
+                transport.local_addr,
+                transport.peer_addr,
+                &datagram.message,
+                now,
+            );
+        }
         let copies = if core.setting_up && handshake::dtls_content(&datagram.message).is_some() {
             SETUP_COPIES
         } else {
             1
         };
-        let relayed = core.servers.is_relay(transport.local_addr);
         for _ in 1..copies {
             let copy = super::tagged(
                 datagram.now,
@@ -118,13 +167,15 @@ impl Driver {
                 transport.peer_addr,
                 datagram.message.clone(),
             );
-            if relayed {
-                core.servers.send(copy);
-            } else {
-                self.push(run, core.simulator.as_mut(), now, copy);
-            }
+            self.route(core, run, now, copy);
         }
-        if relayed {
+        self.route(core, run, now, datagram);
+    }
+
+    /// Sends a datagram of the peer connection through its relay when sent from one, else
+    /// from its socket.
+    fn route(&self, core: &mut Core, run: &mut Run, now: Instant, datagram: TaggedBytesMut) {
+        if core.servers.is_relay(datagram.transport.local_addr) {
             core.servers.send(datagram);
         } else {
             self.push(run, core.simulator.as_mut(), now, datagram);

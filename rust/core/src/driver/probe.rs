@@ -1,0 +1,193 @@
+//! Recovers a lost reliable message in about a round trip, not a second.
+//!
+//! `rtc-sctp` fixes its minimum retransmission timeout at 1 s: a lost message that fast
+//! retransmit does not cover (the tail of a burst, a lost retransmission, everything after an
+//! outage) waits at least that long. This probe, sans-IO, watches from outside: it keeps the
+//! last DTLS application datagrams sent, and when reliable data has stayed unacknowledged for a
+//! round trip plus the peer's delayed acknowledgement, it has them sent again. The peer's DTLS
+//! drops the copies it already has (replay protection); a lost one arrives, and SCTP's
+//! acknowledgement then moves on. While nothing is acknowledged it probes again, at most
+//! every `MAX_INTERVAL`, so traffic resumes soon after an outage ends.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Most bytes of recent datagrams kept, and sent again per probe.
+const KEPT_BYTES: usize = 64 * 1024;
+const PROBE_BYTES: usize = 16 * 1024;
+/// The peer acknowledges a lone message only after its delayed-acknowledgement timer
+/// (200 ms in `rtc-sctp`); a probe before that would resend what is merely unacknowledged yet.
+const DELAYED_ACK: Duration = Duration::from_millis(200);
+const MARGIN: Duration = Duration::from_millis(20);
+/// Probes while nothing is acknowledged come at least this often.
+const MAX_INTERVAL: Duration = Duration::from_millis(250);
+/// A round trip assumed until one is measured.
+const INITIAL_RTT: Duration = Duration::from_millis(100);
+
+/// A datagram sent: from which local address, to whom, what, when.
+pub(crate) type Sent = (SocketAddr, SocketAddr, Vec<u8>, Instant);
+
+pub(crate) struct TailProbe {
+    recent: VecDeque<Sent>,
+    recent_bytes: usize,
+    /// Reliable bytes unacknowledged when the current stall began.
+    floor: usize,
+    /// Since when nothing was acknowledged (while something is outstanding), and since when
+    /// something has been outstanding.
+    stalled_since: Option<Instant>,
+    busy_since: Option<Instant>,
+    probes: u32,
+    rtt: Duration,
+}
+
+impl Default for TailProbe {
+    fn default() -> Self {
+        TailProbe {
+            recent: VecDeque::new(),
+            recent_bytes: 0,
+            floor: 0,
+            stalled_since: None,
+            busy_since: None,
+            probes: 0,
+            rtt: INITIAL_RTT,
+        }
+    }
+}
+
+impl TailProbe {
+    /// Notes an application datagram sent to the peer.
+    pub(crate) fn sent(&mut self, from: SocketAddr, to: SocketAddr, datagram: &[u8], now: Instant) {
+        self.recent_bytes += datagram.len();
+        self.recent.push_back((from, to, datagram.to_vec(), now));
+        while self.recent_bytes > KEPT_BYTES {
+            match self.recent.pop_front() {
+                Some(old) => self.recent_bytes -= old.2.len(),
+                None => break,
+            }
+        }
+    }
+
+    /// The round trip measured on the connection.
+    pub(crate) fn set_rtt(&mut self, rtt: Duration) {
+        self.rtt = rtt;
+    }
+
+    /// After a pass of the protocol: the reliable bytes still unacknowledged. `rtc-sctp` also
+    /// releases data the peer acknowledged beyond a gap, so a fall in them is no sign the oldest
+    /// got through; only a fall below the level the stall began at is.
+    pub(crate) fn observe(&mut self, outstanding: usize, now: Instant) {
+        if outstanding == 0 {
+            self.stalled_since = None;
+            self.busy_since = None;
+            self.probes = 0;
+        } else if self.stalled_since.is_none() || outstanding < self.floor {
+            // The first unacknowledged data, or the oldest of it was acknowledged.
+            self.stalled_since = Some(now);
+            self.busy_since.get_or_insert(now);
+            self.floor = outstanding;
+            self.probes = 0;
+        }
+    }
+
+    /// When the next probe is due, if one will be.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        let since = self.stalled_since?;
+        let first = self.rtt + DELAYED_ACK + MARGIN;
+        Some(since + first + first.min(MAX_INTERVAL) * self.probes)
+    }
+
+    /// The datagrams to send again now, if a probe is due: those sent since a round trip
+    /// before data began to wait (the oldest first: the oldest loss holds everything back).
+    pub(crate) fn due(&mut self, now: Instant) -> Vec<(SocketAddr, SocketAddr, Vec<u8>)> {
+        let (Some(deadline), Some(since)) = (self.deadline(), self.busy_since) else {
+            return Vec::new();
+        };
+        if now < deadline {
+            return Vec::new();
+        }
+        self.probes += 1;
+        let from = since.checked_sub(self.rtt).unwrap_or(since);
+        let mut bytes = 0;
+        self.recent
+            .iter()
+            .filter(|sent| sent.3 >= from)
+            .take_while(|sent| {
+                bytes += sent.2.len();
+                bytes <= PROBE_BYTES
+            })
+            .map(|(from, to, data, _)| (*from, *to, data.clone()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn a_stall_is_probed_after_a_round_trip_and_the_delayed_acknowledgement() {
+        let start = Instant::now();
+        let mut probe = TailProbe::default();
+        probe.set_rtt(Duration::from_millis(100));
+        probe.sent(addr(1), addr(2), b"old", start);
+        let t = start + Duration::from_millis(500);
+        probe.sent(addr(1), addr(2), b"event", t);
+        probe.observe(100, t);
+        assert_eq!(probe.deadline(), Some(t + Duration::from_millis(320)));
+        assert!(probe.due(t + Duration::from_millis(319)).is_empty());
+        let again = probe.due(t + Duration::from_millis(320));
+        // What was sent within a round trip before the stall began, not older.
+        assert_eq!(again, vec![(addr(1), addr(2), b"event".to_vec())]);
+        // Then again at most every MAX_INTERVAL while nothing is acknowledged.
+        let next = probe.deadline().unwrap();
+        assert!(next <= t + Duration::from_millis(320) + MAX_INTERVAL);
+        assert!(next > t + Duration::from_millis(320));
+    }
+
+    #[test]
+    fn data_acknowledged_beyond_a_gap_does_not_restart_the_wait() {
+        let start = Instant::now();
+        let mut probe = TailProbe::default();
+        probe.observe(100, start);
+        let first = probe.deadline();
+        // New data, and some acknowledged past the lost oldest: still above where it began.
+        probe.observe(300, start + Duration::from_millis(50));
+        probe.observe(200, start + Duration::from_millis(100));
+        assert_eq!(probe.deadline(), first);
+    }
+
+    #[test]
+    fn an_acknowledgement_restarts_the_wait_and_nothing_outstanding_ends_it() {
+        let start = Instant::now();
+        let mut probe = TailProbe::default();
+        probe.observe(100, start);
+        let later = start + Duration::from_millis(200);
+        probe.observe(50, later);
+        assert_eq!(
+            probe.deadline(),
+            Some(later + INITIAL_RTT + DELAYED_ACK + MARGIN)
+        );
+        probe.observe(0, later);
+        assert_eq!(probe.deadline(), None);
+        assert!(probe.due(later + Duration::from_secs(10)).is_empty());
+    }
+
+    #[test]
+    fn recent_datagrams_are_bounded_in_bytes() {
+        let now = Instant::now();
+        let mut probe = TailProbe::default();
+        for _ in 0..100 {
+            probe.sent(addr(1), addr(2), &[0; 1200], now);
+        }
+        assert!(probe.recent_bytes <= KEPT_BYTES);
+        probe.observe(1, now);
+        let again = probe.due(now + Duration::from_secs(1));
+        let bytes: usize = again.iter().map(|d| d.2.len()).sum();
+        assert!(bytes <= PROBE_BYTES && !again.is_empty());
+    }
+}
