@@ -763,3 +763,72 @@ fn unreliable_channels_deliver_game_traffic_over_a_50_ms_link() {
     }
     assert!(failures.is_empty(), "below target: {failures:?}");
 }
+
+#[test]
+fn a_flooded_unreliable_channel_does_not_starve_the_reliable_one() {
+    // A 200 KB/s link, 20 ms each way; the game floods its unreliable channel at 1 MB/s (five
+    // times what the link carries) and sends a reliable event every 50 ms.
+    let runtime = Runtime::shared().unwrap();
+    let config = |seed| ConnectionConfig {
+        network_conditions: NetworkConditions {
+            delay: Duration::from_millis(20),
+            bandwidth: Some(200_000),
+            seed,
+            ..Default::default()
+        },
+        ..ConnectionConfig::loopback()
+    };
+    let (_a, _b, mut channels) = connected(
+        &runtime,
+        [&config(1), &config(2)],
+        &[reliable(), unreliable(2)],
+    );
+    let (ua, ub) = channels.pop().unwrap();
+    let (ca, cb) = channels.pop().unwrap();
+    let started = Instant::now();
+    let (mut flood, mut events, mut latencies, mut unreliable_got) = (0u32, 0u32, Vec::new(), 0);
+    while started.elapsed() < Duration::from_secs(3) {
+        let due = (started.elapsed().as_secs_f64() * 1000.0) as u32;
+        while flood < due {
+            let _ = ua.send(&[0u8; 1000]);
+            flood += 1;
+        }
+        if started.elapsed() >= Duration::from_millis(50) * events {
+            let at = started.elapsed().as_nanos() as u64;
+            ca.send(&at.to_be_bytes()).unwrap();
+            events += 1;
+        }
+        while let Some(m) = cb.recv() {
+            let at = u64::from_be_bytes(m.data[..8].try_into().unwrap());
+            latencies.push(started.elapsed() - Duration::from_nanos(at));
+        }
+        while ub.recv().is_some() {
+            unreliable_got += 1;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while (latencies.len() as u32) < events && Instant::now() < deadline {
+        while let Some(m) = cb.recv() {
+            let at = u64::from_be_bytes(m.data[..8].try_into().unwrap());
+            latencies.push(started.elapsed() - Duration::from_nanos(at));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    latencies.sort();
+    let p99 = percentile(&latencies, 99);
+    eprintln!(
+        "{} of {events} events, p50 {:?}, p99 {p99:?}; unreliable {unreliable_got} of {flood}",
+        latencies.len(),
+        percentile(&latencies, 50),
+    );
+    assert_eq!(
+        latencies.len() as u32,
+        events,
+        "every reliable event arrived"
+    );
+    assert!(
+        p99.is_some_and(|p| p < Duration::from_millis(500)),
+        "reliable events waited behind the flood: p99 {p99:?}"
+    );
+}
