@@ -6,11 +6,11 @@
 extends SceneTree
 
 const Fallback := preload("res://addons/webrtc_mesh/web/mesh_session.gd")
-## Godot's channel layout: data channel id by transfer mode.
-const CHANNEL_ID := {
-	MultiplayerPeer.TRANSFER_MODE_RELIABLE: 1,
-	MultiplayerPeer.TRANSFER_MODE_UNRELIABLE_ORDERED: 2,
-	MultiplayerPeer.TRANSFER_MODE_UNRELIABLE: 3,
+## Godot's channel layout: transfer mode by data channel id.
+const MODE := {
+	1: MultiplayerPeer.TRANSFER_MODE_RELIABLE,
+	2: MultiplayerPeer.TRANSFER_MODE_UNRELIABLE_ORDERED,
+	3: MultiplayerPeer.TRANSFER_MODE_UNRELIABLE,
 }
 
 var session: Node
@@ -37,13 +37,16 @@ func _process(_delta: float) -> bool:
 	peer.poll()
 	while peer.get_available_packet_count() > 0:
 		var from := peer.get_packet_peer()
-		var mode := peer.get_packet_mode()
 		var data := peer.get_packet()
 		var big := data.size() > 1000
 		var text := "big:%d" % data.size() if big else data.get_string_from_utf8()
-		print("packet %d %d %s" % [from, CHANNEL_ID[mode], text])
+		# The channel comes from the page's message ("browser:CHANNEL:N"; the big one is on 1):
+		# the built-in peer's get_packet_mode() names the channel it chose at its last look, and
+		# get_packet() takes from the lowest channel with a packet now, which may have changed.
+		var channel := 1 if big else text.get_slice(":", 1).to_int()
+		print("packet %d %d %s" % [from, channel, text])
 		peer.set_target_peer(from)
 		peer.transfer_channel = 0
-		peer.transfer_mode = mode
+		peer.transfer_mode = MODE.get(channel, MultiplayerPeer.TRANSFER_MODE_RELIABLE)
 		peer.put_packet(data if big else ("native:" + text).to_utf8_buffer())
 	return false
