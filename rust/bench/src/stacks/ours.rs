@@ -121,10 +121,18 @@ fn connect_with(n: usize, config: &ConnectionConfig) -> Result<Box<dyn Net>, Str
     let runtime = Runtime::shared().map_err(|e| e.to_string())?;
     let mut links: Vec<Option<Link>> = (0..n * n).map(|_| None).collect();
     let mut pairs = Vec::new();
+    // Each connection draws its own losses (with one seed, every link lost the same datagrams).
+    let mut seed = config.network_conditions.seed;
+    let mut next_config = || {
+        seed += 1;
+        let mut config = config.clone();
+        config.network_conditions.seed = seed;
+        config
+    };
     for i in 0..n {
         for j in i + 1..n {
-            let offerer = Link::new(&runtime, config)?;
-            let answerer = Link::new(&runtime, config)?;
+            let offerer = Link::new(&runtime, &next_config())?;
+            let answerer = Link::new(&runtime, &next_config())?;
             offerer
                 .connection
                 .create_offer()
