@@ -7,7 +7,8 @@
 //! - **A deferred flush** (see `COALESCE`): written at that flush, just before the datagrams
 //!   leave. Otherwise a busy driver made messages expire before they were ever sent.
 //! - **A full congestion window**, on unordered channels with a lifetime: *held* here while the
-//!   window is full, then offered again newest first when an acknowledgement may have opened it.
+//!   window is full (and, of one flush's burst, all past its first 16 KiB), then offered again
+//!   newest first when an acknowledgement may have opened it.
 //!   Inside SCTP they would expire between acknowledgements, and with none pending when an
 //!   acknowledgement comes, `rtc-sctp` does not grow the window: a 1 MB/s flow over a 100 ms
 //!   round trip stayed near the initial window and delivered 39%. Held messages are bounded in
@@ -25,8 +26,13 @@ use crate::error::{Error, Result};
 
 /// Most bytes held per channel while its window is full; older messages are dropped first.
 const HOLD_LIMIT: usize = 64 * 1024;
-/// A held message older than this is stale game state: dropped rather than sent.
+/// A held message older than this is stale game state: dropped rather than sent. Channels with
+/// a longer lifetime are left to SCTP, whose queue keeps their messages that long anyway.
 const HOLD_MAX_AGE: Duration = Duration::from_millis(250);
+/// Of one flush's deferred messages, a holding-kind channel writes this many bytes to SCTP at
+/// once and holds the rest: a burst beyond what the link takes then delivers its newest
+/// messages, not its oldest.
+const BURST_WRITE: usize = 16 * 1024;
 
 /// One channel's held messages, oldest first, and their bytes.
 #[derive(Default)]
@@ -97,30 +103,42 @@ impl Outbox {
     /// Channel `id`'s last message stayed in SCTP for want of window: from now on its messages
     /// are held, if it is an unordered channel with a lifetime (SCTP keeps the others).
     pub(super) fn start_holding(&mut self, pc: &mut RTCPeerConnection, id: RTCDataChannelId) {
-        let Some(channel) = pc.data_channel(id) else {
-            return;
-        };
-        if !channel.ordered() && channel.max_packet_life_time().is_some() {
+        if holds(pc, id) {
             self.held.entry(id).or_default();
         }
     }
 
-    /// Writes every deferred message to its channel, stamped `now`; returns the channels
-    /// written to. A channel that closed in the meantime loses its messages, as it would inside
-    /// SCTP.
+    /// Writes the deferred messages to their channels, stamped `now` (past `BURST_WRITE` bytes
+    /// of a holding-kind channel, the rest are held); returns the channels written to. A
+    /// channel that closed in the meantime loses its messages, as it would inside SCTP.
     pub(super) fn write(
         &mut self,
         pc: &mut RTCPeerConnection,
         now: Instant,
     ) -> Vec<RTCDataChannelId> {
-        let mut ids = Vec::new();
+        // (channel, whether it is of the holding kind, bytes written in this flush)
+        let mut written: Vec<(RTCDataChannelId, bool, usize)> = Vec::new();
         while let Some(message) = self.queue.pop_front() {
-            if !ids.contains(&message.id) {
-                ids.push(message.id);
+            let index = match written.iter().position(|w| w.0 == message.id) {
+                Some(index) => index,
+                None => {
+                    written.push((message.id, holds(pc, message.id), 0));
+                    written.len() - 1
+                }
+            };
+            let (id, holding_kind, bytes) = &mut written[index];
+            if *holding_kind && *bytes >= BURST_WRITE {
+                let id = *id;
+                let held = self.held.entry(id).or_default();
+                held.bytes += message.data.len();
+                held.messages.push_back(message);
+                self.trim(id, now);
+                continue;
             }
+            *bytes += message.data.len();
             self.write_one(pc, message, now);
         }
-        ids
+        written.into_iter().map(|w| w.0).collect()
     }
 
     /// Before input that may acknowledge data: writes each holding channel's newest message,
@@ -209,6 +227,17 @@ impl Outbox {
             log::debug!("a queued message on channel {id} was not sent: {e}");
         }
     }
+}
+
+/// Whether channel `id` holds its messages when the window is full: unordered, with a lifetime
+/// short enough that SCTP would drop them before an acknowledgement could make room.
+fn holds(pc: &mut RTCPeerConnection, id: RTCDataChannelId) -> bool {
+    pc.data_channel(id).is_some_and(|channel| {
+        !channel.ordered()
+            && channel
+                .max_packet_life_time()
+                .is_some_and(|ms| Duration::from_millis(u64::from(ms)) <= HOLD_MAX_AGE)
+    })
 }
 
 /// What the peer connection would refuse now: a closed or unopened channel, or a message larger
