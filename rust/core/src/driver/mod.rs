@@ -559,6 +559,9 @@ impl Carrier for Driver {
         if channel.outstanding_bytes() + queued + data.len() > self.send_buffer_limit {
             return Err(Error::BufferFull);
         }
+        if channel.max_packet_life_time().is_none() && channel.max_retransmits().is_none() {
+            core.probe.reliable_sent();
+        }
         let text = std::str::from_utf8(data).ok().filter(|_| is_string);
         let now = Instant::now();
         let holding = core.outbox.holding(id);

@@ -144,6 +144,9 @@ impl Outbox {
     /// Before input that may acknowledge data: writes each holding channel's newest message,
     /// so SCTP has data waiting when the acknowledgement comes, and grows its window.
     pub(super) fn offer_newest(&mut self, pc: &mut RTCPeerConnection, now: Instant) {
+        if self.held.is_empty() {
+            return;
+        }
         let ids: Vec<RTCDataChannelId> = self.held.keys().copied().collect();
         for id in ids {
             self.trim(id, now);

@@ -16,8 +16,8 @@ use rtc::statistics::StatsSelector;
 use crate::state::ConnectionState;
 use crate::stats::ConnectionStats;
 
-/// How often the probe's round trip is read from the stats.
-const RTT_READ: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often the probe's round trip is read from the stats (a full report: not every pass).
+const RTT_READ: std::time::Duration = std::time::Duration::from_secs(5);
 use crate::conditions::{Datagram, LinkSimulator};
 
 /// How many times each DTLS datagram leaves while the connection sets up: its handshake, then
@@ -106,13 +106,12 @@ impl Driver {
         }
     }
 
-    /// After a pass: tells the probe how much reliable data is unacknowledged, and about once a
-    /// second the round trip the stats measured.
+    /// After a pass: tells the probe how much reliable data is unacknowledged, and every few
+    /// seconds the round trip the stats measured.
     pub(super) fn watch_reliable(&self, core: &mut Core) {
         let now = Instant::now();
-        let ids: Vec<_> = core.channels.keys().copied().collect();
         let mut outstanding = 0;
-        for id in ids {
+        for &id in core.channels.keys() {
             if let Some(channel) = core.pc.data_channel(id)
                 && channel.max_packet_life_time().is_none()
                 && channel.max_retransmits().is_none()

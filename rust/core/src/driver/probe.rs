@@ -39,6 +39,9 @@ pub(crate) struct TailProbe {
     busy_since: Option<Instant>,
     probes: u32,
     rtt: Duration,
+    /// Whether datagrams are kept: from a reliable send until nothing reliable is outstanding
+    /// (other traffic needs no copies).
+    recording: bool,
 }
 
 impl Default for TailProbe {
@@ -51,13 +54,22 @@ impl Default for TailProbe {
             busy_since: None,
             probes: 0,
             rtt: INITIAL_RTT,
+            recording: false,
         }
     }
 }
 
 impl TailProbe {
+    /// A reliable message is being sent: keep the datagrams from now on.
+    pub(crate) fn reliable_sent(&mut self) {
+        self.recording = true;
+    }
+
     /// Notes an application datagram sent to the peer.
     pub(crate) fn sent(&mut self, from: SocketAddr, to: SocketAddr, datagram: &[u8], now: Instant) {
+        if !self.recording {
+            return;
+        }
         self.recent_bytes += datagram.len();
         self.recent.push_back((from, to, datagram.to_vec(), now));
         while self.recent_bytes > KEPT_BYTES {
@@ -81,6 +93,7 @@ impl TailProbe {
             self.stalled_since = None;
             self.busy_since = None;
             self.probes = 0;
+            self.recording = false;
         } else if self.stalled_since.is_none() || outstanding < self.floor {
             // The first unacknowledged data, or the oldest of it was acknowledged.
             self.stalled_since = Some(now);
@@ -134,6 +147,7 @@ mod tests {
         let start = Instant::now();
         let mut probe = TailProbe::default();
         probe.set_rtt(Duration::from_millis(100));
+        probe.reliable_sent();
         probe.sent(addr(1), addr(2), b"old", start);
         let t = start + Duration::from_millis(500);
         probe.sent(addr(1), addr(2), b"event", t);
@@ -181,6 +195,7 @@ mod tests {
     fn recent_datagrams_are_bounded_in_bytes() {
         let now = Instant::now();
         let mut probe = TailProbe::default();
+        probe.reliable_sent();
         for _ in 0..100 {
             probe.sent(addr(1), addr(2), &[0; 1200], now);
         }
