@@ -18,20 +18,10 @@ func run() -> void:
 	var sessions: Array[WebRTCMeshSession] = []
 	var branches: Array[Node] = []
 	for i in 4:
-		var branch := Node.new()
-		branch.name = "M%d" % (i + 1)
-		add_child(branch)
-		get_tree().set_multiplayer(SceneMultiplayer.new(), branch.get_path())
-		var game: Node = MeshGame.new()
-		game.name = "Game"
-		branch.add_child(game)
-		branch.set_meta("game", game)
 		# What a game writes: a session node, joined to a lobby.
 		var session := WebRTCMeshSession.new()
-		session.bind_address = "127.0.0.1"
-		branch.add_child(session)
+		branches.append(session_branch("M%d" % (i + 1), session, MeshGame))
 		sessions.append(session)
-		branches.append(branch)
 
 	check_eq(sessions[0].join("http://127.0.0.1:1"), ERR_INVALID_PARAMETER, "a non-ws URL")
 	var lobby := [""]

@@ -29,19 +29,9 @@ func run() -> void:
 	var sessions: Array[Node] = []
 	var branches: Array[Node] = []
 	for i in FALLBACK.size():
-		var branch := Node.new()
-		branch.name = "W%d" % (i + 1)
-		add_child(branch)
-		get_tree().set_multiplayer(SceneMultiplayer.new(), branch.get_path())
-		var game: Node = MeshGame.new()
-		game.name = "Game"
-		branch.add_child(game)
-		branch.set_meta("game", game)
 		var session: Node = Fallback.new() if FALLBACK[i] else WebRTCMeshSession.new()
-		session.bind_address = "127.0.0.1"
-		branch.add_child(session)
+		branches.append(session_branch("W%d" % (i + 1), session, MeshGame))
 		sessions.append(session)
-		branches.append(branch)
 
 	# Refusals, with the native session's codes.
 	check_eq(sessions[0].join("http://127.0.0.1:1"), ERR_INVALID_PARAMETER, "fallback: a non-ws URL")

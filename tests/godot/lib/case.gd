@@ -173,3 +173,19 @@ func check_reliable_rpcs(branches: Array[Node], count: int, senders: int) -> voi
 	for branch in branches:
 		for sender in branch.get_meta("game").reliable:
 			check_eq(branch.get_meta("game").reliable[sender], range(count), "%s: RPCs from %d in order" % [branch.name, sender])
+
+
+## A child branch with its own SceneMultiplayer holding a "Game" node of `game` (kept as the
+## `game` metadata) and `session`, bound to loopback: what a game writes to join a lobby.
+func session_branch(branch_name: String, session: Node, game: Script) -> Node:
+	var branch := Node.new()
+	branch.name = branch_name
+	add_child(branch)
+	get_tree().set_multiplayer(SceneMultiplayer.new(), branch.get_path())
+	var node: Node = game.new()
+	node.name = "Game"
+	branch.add_child(node)
+	branch.set_meta("game", node)
+	session.bind_address = "127.0.0.1"
+	branch.add_child(session)
+	return branch
