@@ -190,6 +190,23 @@ mod tests {
     }
 
     #[test]
+    fn copies_of_the_peers_flight_bring_nothing_back() {
+        let mut guard = HandshakeGuard::default();
+        let now = Instant::now();
+        assert!(guard.received(&record(HANDSHAKE, 0, 1), now).is_none());
+        guard.sent(addr(1), addr(2), &record(HANDSHAKE, 0, 2));
+        // The same flight's copies, sent back to back, are not the peer repeating itself.
+        let copy = now + Duration::from_millis(5);
+        assert!(guard.received(&record(HANDSHAKE, 0, 1), copy).is_none());
+        // A real retransmission, a timer later, is.
+        assert!(
+            guard
+                .received(&record(HANDSHAKE, 0, 1), now + Duration::from_secs(1))
+                .is_some()
+        );
+    }
+
+    #[test]
     fn the_peers_next_flight_or_encrypted_records_bring_nothing_back() {
         let mut guard = HandshakeGuard::default();
         let now = Instant::now();

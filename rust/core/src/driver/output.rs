@@ -146,7 +146,8 @@ impl Driver {
         let transport = datagram.transport;
         core.handshake
             .sent(transport.local_addr, transport.peer_addr, &datagram.message);
-        if handshake::dtls_content(&datagram.message) == Some(handshake::APPLICATION_DATA) {
+        let content = handshake::dtls_content(&datagram.message);
+        if content == Some(handshake::APPLICATION_DATA) {
             core.probe.sent(
                 transport.local_addr,
                 transport.peer_addr,
@@ -154,7 +155,7 @@ impl Driver {
                 now,
             );
         }
-        let copies = if core.setting_up && handshake::dtls_content(&datagram.message).is_some() {
+        let copies = if core.setting_up && content.is_some() {
             SETUP_COPIES
         } else {
             1
