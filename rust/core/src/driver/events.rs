@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use rtc::data_channel::RTCDataChannelId;
 use rtc::peer_connection::event::{RTCDataChannelEvent, RTCPeerConnectionEvent};
 use rtc::peer_connection::message::RTCMessage;
+use rtc::peer_connection::state::RTCIceConnectionState;
 use rtc::sansio::Protocol;
 
 use super::{Core, Driver};
@@ -66,6 +67,12 @@ impl Driver {
                 shared
                     .gathering
                     .store(GatheringState::from(state) as i32, Ordering::Release);
+            }
+            RTCPeerConnectionEvent::OnIceConnectionStateChangeEvent(state) => {
+                core.ice_connected |= matches!(
+                    state,
+                    RTCIceConnectionState::Connected | RTCIceConnectionState::Completed
+                );
             }
             RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
                 let state = ConnectionState::from(state);

@@ -125,6 +125,8 @@ struct Core {
     // the round trip it last read from the stats.
     probe: probe::TailProbe,
     rtt_read: Option<Instant>,
+    // Whether ICE has connected (the peer connection takes DTLS only from then on).
+    ice_connected: bool,
 }
 
 /// How far gathering has come.
@@ -226,6 +228,7 @@ impl Driver {
                 pc_datagrams: 0,
                 probe: probe::TailProbe::default(),
                 rtt_read: None,
+                ice_connected: false,
             }),
             sockets,
             shared,
@@ -463,6 +466,7 @@ impl Driver {
         if let Some(flight) = core.handshake.received(&datagram.message, datagram.now) {
             core.resend.extend_from_slice(flight);
         }
+        core.handshake.keep_if_early(&datagram);
         let from = datagram.transport.peer_addr;
         if let Err(e) = core.pc.handle_read(datagram) {
             // What anyone can send: a debug record, not a warning a flood could repeat.
@@ -512,6 +516,14 @@ impl Driver {
                 // packets leave only from a timer pass: run one now rather than at the next
                 // retransmission deadline.
                 timers_ran(core.pc.handle_timeout(Instant::now()));
+                if core.ice_connected {
+                    for mut datagram in core.handshake.ice_connected() {
+                        datagram.now = Instant::now();
+                        if let Err(e) = core.pc.handle_read(datagram) {
+                            log::debug!("an early handshake datagram was dropped: {e}");
+                        }
+                    }
+                }
             }
             busy |= self.serve(core);
             busy |= self.deliver(core);
