@@ -24,10 +24,10 @@ use crate::net::Net;
 const SEND_BUFFER_LIMIT: usize = 1024 * 1024;
 
 /// Messages that arrived at one node: (source node, data).
-type Inbox = Arc<Mutex<VecDeque<(usize, Vec<u8>)>>>;
+pub(crate) type Inbox = Arc<Mutex<VecDeque<(usize, Vec<u8>)>>>;
 
 /// What one end has to tell the other through signaling.
-enum Signal {
+pub(crate) enum Signal {
     // Boxed: a parsed description is some 300 bytes, a candidate a tenth of that.
     Description(Box<SessionDescription>),
     Candidate(IceCandidate),
@@ -98,7 +98,7 @@ impl DataChannelHandler for Receiver {
 }
 
 /// One node's end of the connection to another node.
-struct End {
+pub(crate) struct End {
     // Channels before the connection: fields drop in order, and a channel is deleted before
     // the connection that carries it.
     reliable: Box<RtcDataChannel<Receiver>>,
@@ -110,7 +110,7 @@ struct End {
 
 impl End {
     /// One end of a connection to node `peer`; what arrives on it goes to `inbox`.
-    fn new(config: &RtcConfig, peer: usize, inbox: &Inbox) -> Result<End, String> {
+    pub(crate) fn new(config: &RtcConfig, peer: usize, inbox: &Inbox) -> Result<End, String> {
         let outbox = Arc::new(Mutex::new(Outbox::default()));
         let opened = Arc::new(AtomicUsize::new(0));
         let mut connection = RtcPeerConnection::new(
@@ -153,38 +153,63 @@ impl End {
         })
     }
 
-    fn is_open(&self) -> bool {
+    /// Makes an offer: its description and candidates then wait in [`take_signals`](Self::take_signals).
+    pub(crate) fn offer(&mut self) -> Result<(), String> {
+        self.connection
+            .set_local_description(SdpType::Offer)
+            .map_err(|e| format!("offer: {e}"))
+    }
+
+    /// Sends `data` on the reliable or the unreliable channel.
+    pub(crate) fn send(&mut self, reliable: bool, data: &[u8]) -> Result<(), String> {
+        let channel = if reliable {
+            &mut self.reliable
+        } else {
+            &mut self.unreliable
+        };
+        channel.send(data).map_err(|e| e.to_string())
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
         self.opened.load(Ordering::Acquire) >= 2
+    }
+
+    /// What this end produced for the other through signaling, or an error once it failed.
+    pub(crate) fn take_signals(&self) -> Result<VecDeque<Signal>, String> {
+        // Taken out first so the lock is not held while libdatachannel runs.
+        let mut outbox = self.outbox.lock();
+        if outbox.failed {
+            return Err("a libdatachannel connection failed".into());
+        }
+        Ok(std::mem::take(&mut outbox.signals))
+    }
+
+    /// Applies what the other end sent through signaling, answering an offer.
+    pub(crate) fn apply(&mut self, signal: Signal) -> Result<(), String> {
+        match signal {
+            Signal::Description(description) => {
+                self.connection
+                    .set_remote_description(&description)
+                    .map_err(|e| format!("remote description: {e}"))?;
+                if description.sdp_type == SdpType::Offer {
+                    self.connection
+                        .set_local_description(SdpType::Answer)
+                        .map_err(|e| format!("answer: {e}"))?;
+                }
+                Ok(())
+            }
+            Signal::Candidate(candidate) => self
+                .connection
+                .add_remote_candidate(&candidate)
+                .map_err(|e| format!("remote candidate: {e}")),
+        }
     }
 }
 
 /// Hands what `from` produced to `to`, as a signaling server would, answering offers.
 fn relay(from: &End, to: &mut End) -> Result<(), String> {
-    // Taken out first so the lock is not held while libdatachannel runs below.
-    let (signals, failed) = {
-        let mut outbox = from.outbox.lock();
-        (std::mem::take(&mut outbox.signals), outbox.failed)
-    };
-    if failed {
-        return Err("a libdatachannel connection failed".into());
-    }
-    for signal in signals {
-        match signal {
-            Signal::Description(description) => {
-                to.connection
-                    .set_remote_description(&description)
-                    .map_err(|e| format!("remote description: {e}"))?;
-                if description.sdp_type == SdpType::Offer {
-                    to.connection
-                        .set_local_description(SdpType::Answer)
-                        .map_err(|e| format!("answer: {e}"))?;
-                }
-            }
-            Signal::Candidate(candidate) => to
-                .connection
-                .add_remote_candidate(&candidate)
-                .map_err(|e| format!("remote candidate: {e}"))?,
-        }
+    for signal in from.take_signals()? {
+        to.apply(signal)?;
     }
     Ok(())
 }
@@ -198,13 +223,18 @@ struct LibDataChannel {
     spare: VecDeque<(usize, Vec<u8>)>,
 }
 
-/// Connects `n` nodes pairwise over loopback.
-pub fn connect(n: usize) -> Result<Box<dyn Net>, String> {
-    // Loopback only and no ICE servers, like ours. Negotiation is driven here rather than
-    // automatically, so the answering end does not make an offer of its own when its
-    // channels are created.
+/// Loopback only and no ICE servers, like ours. Negotiation is driven by the caller rather than
+/// automatically, so the answering end does not make an offer of its own when its channels are
+/// created.
+pub(crate) fn loopback_config() -> RtcConfig {
     let mut config = RtcConfig::new::<&str>(&[]).bind_address(&"127.0.0.1");
     config.disable_auto_negotiation = true;
+    config
+}
+
+/// Connects `n` nodes pairwise over loopback.
+pub fn connect(n: usize) -> Result<Box<dyn Net>, String> {
+    let config = loopback_config();
     let inboxes: Vec<Inbox> = (0..n).map(|_| Inbox::default()).collect();
     let mut ends: Vec<Option<End>> = (0..n * n).map(|_| None).collect();
     let mut pairs = Vec::new();
@@ -212,10 +242,7 @@ pub fn connect(n: usize) -> Result<Box<dyn Net>, String> {
         for j in i + 1..n {
             let mut offerer = End::new(&config, j, &inboxes[i])?;
             let answerer = End::new(&config, i, &inboxes[j])?;
-            offerer
-                .connection
-                .set_local_description(SdpType::Offer)
-                .map_err(|e| format!("offer: {e}"))?;
+            offerer.offer()?;
             ends[i * n + j] = Some(offerer);
             ends[j * n + i] = Some(answerer);
             pairs.push((i * n + j, j * n + i));
@@ -256,12 +283,12 @@ impl Net for LibDataChannel {
             return false;
         };
         let channel = if reliable {
-            &mut end.reliable
+            &end.reliable
         } else {
-            &mut end.unreliable
+            &end.unreliable
         };
         // libdatachannel queues without bound; refusing here lets the scenario poll and retry.
-        channel.buffered_amount() <= SEND_BUFFER_LIMIT && channel.send(data).is_ok()
+        channel.buffered_amount() <= SEND_BUFFER_LIMIT && end.send(reliable, data).is_ok()
     }
 
     fn poll(&mut self, node: usize, sink: &mut dyn FnMut(usize, &[u8])) {

@@ -1,6 +1,8 @@
 //! The stacks and floors, each behind [`Net`](crate::net::Net).
 
 pub mod enet;
+#[cfg(all(test, feature = "libdatachannel"))]
+mod interop;
 #[cfg(feature = "libdatachannel")]
 pub mod libdatachannel;
 pub mod ours;
