@@ -1,4 +1,4 @@
-## A 4-peer WebRTCMultiplayerPeerExtension mesh on a bad link (50 ms each way, 5 ms jitter,
+## A 4-peer WebRTCMultiplayerPeerExtension mesh on a bad link (100 ms each way, 10 ms jitter,
 ## 5% loss on every datagram each peer sends): reliable RPCs arrive once and in order, and a
 ## MultiplayerSpawner and MultiplayerSynchronizer keep working.
 extends "res://lib/replication_case.gd"
@@ -12,12 +12,12 @@ func run() -> void:
 	var branches := make_mesh("WebRTCMultiplayerPeerExtension", PEERS, preload("res://lib/mesh_game.gd"))
 	for branch in branches:
 		var peer: WebRTCMultiplayerPeerExtension = branch.get_meta("peer")
-		peer.network_conditions = {"delay_ms": 50, "jitter_ms": 5, "loss": 0.05, "seed": peer.get_unique_id()}
+		peer.network_conditions = {"delay_ms": 100, "jitter_ms": 10, "loss": 0.05, "seed": peer.get_unique_id()}
 		add_world(branch)
 	if not check(await wait_until(all_connected.bind(branches), 30.0), "mesh did not connect on the bad link"):
 		close_all(branches)
 		return
-	note("%d-peer mesh connected through 50 ms and 5%% loss in %d ms" % [PEERS, Time.get_ticks_msec() - started])
+	note("%d-peer mesh connected through 100 ms and 5%% loss in %d ms" % [PEERS, Time.get_ticks_msec() - started])
 
 	started = Time.get_ticks_msec()
 	for seq in COUNT:
