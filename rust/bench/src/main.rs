@@ -90,6 +90,20 @@ fn number(text: &str) -> Result<usize, String> {
         .map_err(|_| format!("{text:?} is not a number"))
 }
 
+/// `n` nodes of `stack` connected through `conditions` on every node's socket: ours and ENet
+/// only (the other stacks have no simulator to go through).
+fn connect_conditioned(
+    stack: &Stack,
+    n: usize,
+    conditions: &NetworkConditions,
+) -> Result<Box<dyn net::Net>, String> {
+    match stack.name {
+        OURS => stacks::ours::connect_conditioned(n, conditions),
+        "ENet" => stacks::enet::connect_conditioned(n, conditions),
+        _ => Err("not run through simulated loss".into()),
+    }
+}
+
 /// A scenario between two nodes: connect, run, disconnect.
 fn pair(run: impl Fn(&mut dyn net::Net) -> Metrics + 'static) -> Run {
     Box::new(move |stack: &Stack| {
@@ -196,28 +210,44 @@ fn plans(quick: bool) -> Vec<Plan> {
                 "setup_ms",
             ],
             run: Box::new(move |stack| {
-                let conditions = conditions.clone();
                 // What the 50 ms link still carries after the last tick; then reliable events
                 // lost near the end need a retransmission or two to arrive.
                 let in_flight = Duration::from_millis(200);
                 let drain = Duration::from_secs(4);
-                match stack.name {
-                    OURS => scenarios::game_tick_on(
-                        |n| stacks::ours::connect_conditioned(n, &conditions),
-                        4,
-                        ticks,
-                        in_flight,
-                        drain,
-                    ),
-                    "ENet" => scenarios::game_tick_on(
-                        |n| stacks::enet::connect_conditioned(n, &conditions),
-                        4,
-                        ticks,
-                        in_flight,
-                        drain,
-                    ),
-                    _ => Err("not run through simulated loss".into()),
-                }
+                scenarios::game_tick_on(
+                    |n| connect_conditioned(stack, n, &conditions),
+                    4,
+                    ticks,
+                    in_flight,
+                    drain,
+                )
+            }),
+        });
+    }
+    // Bulk reliable through the same conditions: what a lossy link leaves of goodput, with
+    // every loss recovered.
+    for loss in [1u32, 5] {
+        let conditions = NetworkConditions {
+            delay: Duration::from_millis(50),
+            loss: f64::from(loss) / 100.0,
+            seed: u64::from(loss),
+            ..NetworkConditions::default()
+        };
+        let total = 512 * 1024 / scale;
+        plans.push(Plan {
+            name: format!("lossy_bulk_reliable_1k_{loss}pct"),
+            title: format!(
+                "Bulk reliable over a lossy link, 1 KiB messages, one way: 50 ms one way, {loss}% \
+                 loss each way (ours and ENet only)"
+            ),
+            primary: Primary {
+                metric: "goodput_MiB_s",
+                higher_is_better: true,
+            },
+            shown: vec!["cpu_us_per_msg"],
+            run: Box::new(move |stack| {
+                let mut net = connect_conditioned(stack, 2, &conditions)?;
+                Ok(scenarios::bulk(&mut *net, 1024, total))
             }),
         });
     }
