@@ -17,6 +17,7 @@
 //!   resolve task ── server names ──> servers asked once gathering starts
 //! ```
 
+mod copies;
 mod events;
 mod gather;
 mod handshake;
@@ -125,6 +126,8 @@ struct Core {
     // the round trip it last read from the stats.
     probe: probe::TailProbe,
     rtt_read: Option<Instant>,
+    // Sends the datagrams of a sparse reliable message twice (see `copies`).
+    copies: copies::ReliableCopies,
     // Whether ICE has connected (the peer connection takes DTLS only from then on).
     ice_connected: bool,
 }
@@ -227,6 +230,7 @@ impl Driver {
                 opened: false,
                 pc_datagrams: 0,
                 probe: probe::TailProbe::default(),
+                copies: copies::ReliableCopies::new(Instant::now()),
                 rtt_read: None,
                 ice_connected: false,
             }),
@@ -544,6 +548,7 @@ impl Driver {
             core.simulator.as_ref().and_then(LinkSimulator::next_due),
             core.connect_deadline,
             core.probe.deadline(),
+            core.copies.deadline(),
         ]
         .into_iter()
         .flatten()
@@ -573,6 +578,7 @@ impl Carrier for Driver {
         }
         if channel.max_packet_life_time().is_none() && channel.max_retransmits().is_none() {
             core.probe.reliable_sent();
+            core.copies.reliable_sent();
         }
         let text = std::str::from_utf8(data).ok().filter(|_| is_string);
         let now = Instant::now();

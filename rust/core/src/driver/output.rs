@@ -39,7 +39,8 @@ impl Driver {
         let now = Instant::now();
         let wrote = core.outbox.write(&mut core.pc, now);
         let before = core.pc_datagrams;
-        for (from, to, bytes) in core.probe.due(now) {
+        let due = core.copies.due(now);
+        for (from, to, bytes) in core.probe.due(now).into_iter().chain(due) {
             any = true;
             let datagram = super::tagged(now, from, to, BytesMut::from(&bytes[..]));
             self.route(core, &mut run, now, datagram);
@@ -54,6 +55,7 @@ impl Driver {
             core.pc_datagrams += 1;
             self.emit(core, &mut run, now, datagram);
         }
+        core.copies.flushed();
         if core.pc_datagrams == before {
             // What was written found no window (see `outbox`).
             for id in wrote {
@@ -149,6 +151,12 @@ impl Driver {
         let content = handshake::dtls_content(&datagram.message);
         if content == Some(handshake::APPLICATION_DATA) {
             core.probe.sent(
+                transport.local_addr,
+                transport.peer_addr,
+                &datagram.message,
+                now,
+            );
+            core.copies.sent(
                 transport.local_addr,
                 transport.peer_addr,
                 &datagram.message,
