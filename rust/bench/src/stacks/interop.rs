@@ -1,8 +1,8 @@
 //! Ours and libdatachannel at the two ends of one connection.
 //!
 //! Ours sends more than the protocols' minimum: every DTLS datagram three times while a
-//! connection sets up, and, when reliable data waits unacknowledged, the last datagrams again
-//! (see the core's `driver::probe`). Another stack has to take those copies as harmless
+//! connection sets up, a reliable message's datagrams twice (`driver::copies` in the core), and,
+//! when reliable data waits unacknowledged, the last datagrams again (`driver::probe`). Another stack has to take those copies as harmless
 //! repeats. These tests connect ours to libdatachannel with either end offering, on a clean
 //! link and through loss and delay applied to what ours sends, and check that every reliable
 //! message arrives once and in order both ways.
