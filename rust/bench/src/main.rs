@@ -90,6 +90,16 @@ fn number(text: &str) -> Result<usize, String> {
         .map_err(|_| format!("{text:?} is not a number"))
 }
 
+/// The lossy scenarios' link: 50 ms one way and `loss` percent lost each way.
+fn lossy_link(loss: u32) -> NetworkConditions {
+    NetworkConditions {
+        delay: Duration::from_millis(50),
+        loss: f64::from(loss) / 100.0,
+        seed: u64::from(loss),
+        ..NetworkConditions::default()
+    }
+}
+
 /// `n` nodes of `stack` connected through `conditions` on every node's socket: ours and ENet
 /// only (the other stacks have no simulator to go through).
 fn connect_conditioned(
@@ -185,12 +195,7 @@ fn plans(quick: bool) -> Vec<Plan> {
     // Game traffic over a bad link: ours and ENet through the same simulated conditions (the
     // core's LinkSimulator on each node's socket), 50 ms each way and 1% or 5% loss each way.
     for loss in [1u32, 5] {
-        let conditions = NetworkConditions {
-            delay: Duration::from_millis(50),
-            loss: f64::from(loss) / 100.0,
-            seed: u64::from(loss),
-            ..NetworkConditions::default()
-        };
+        let conditions = lossy_link(loss);
         plans.push(Plan {
             name: format!("lossy_game_tick_4_{loss}pct"),
             title: format!(
@@ -227,12 +232,7 @@ fn plans(quick: bool) -> Vec<Plan> {
     // Bulk reliable through the same conditions: what a lossy link leaves of goodput, with
     // every loss recovered.
     for loss in [1u32, 5] {
-        let conditions = NetworkConditions {
-            delay: Duration::from_millis(50),
-            loss: f64::from(loss) / 100.0,
-            seed: u64::from(loss),
-            ..NetworkConditions::default()
-        };
+        let conditions = lossy_link(loss);
         let total = 512 * 1024 / scale;
         plans.push(Plan {
             name: format!("lossy_bulk_reliable_1k_{loss}pct"),
