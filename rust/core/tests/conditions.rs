@@ -875,12 +875,11 @@ fn a_flooded_unreliable_channel_does_not_starve_the_reliable_one() {
         std::thread::sleep(Duration::from_millis(1));
     }
     latencies.sort();
-    let p90 = percentile(&latencies, 90);
+    let (p50, p90) = (percentile(&latencies, 50), percentile(&latencies, 90));
     eprintln!(
-        "{} of {events} events, p50 {:?}, p90 {p90:?}, p99 {:?}; unreliable {unreliable_got} of \
-         {flood}",
+        "{} of {events} events, p50 {p50:?}, p90 {p90:?}, p99 {:?}; unreliable {unreliable_got} \
+         of {flood}",
         latencies.len(),
-        percentile(&latencies, 50),
         percentile(&latencies, 99),
     );
     assert_eq!(
@@ -888,12 +887,18 @@ fn a_flooded_unreliable_channel_does_not_starve_the_reliable_one() {
         events,
         "every reliable event arrived"
     );
-    // The slowest event (p99 of 60) is 330-370 ms in most runs, but in about one run of five
-    // 0.7-1.4 s: a datagram dropped at the full bottleneck, then a second loss during SCTP's
-    // fast recovery, waits for rtc's 1 s timer, which the probe cannot see inside a flow.
+    // Events wait behind the flood without holding: p50 243-254 ms, p90 350-707 ms. With it,
+    // p50 50-143 ms and p90 about 270 ms; but in about one run of five a datagram dropped at
+    // the full bottleneck, then a second loss during SCTP's fast recovery, waits for rtc's 1 s
+    // timer (which the probe cannot see inside a flow), and the events behind it with it: p90
+    // 0.84 s, p99 1.1 s in such a run.
     assert!(
-        p90.is_some_and(|p| p < Duration::from_millis(500)),
-        "reliable events waited behind the flood: p90 {p90:?}"
+        p50.is_some_and(|p| p < Duration::from_millis(200)),
+        "reliable events waited behind the flood: p50 {p50:?}"
+    );
+    assert!(
+        p90.is_some_and(|p| p < Duration::from_millis(1500)),
+        "reliable events stalled: p90 {p90:?}"
     );
 }
 
