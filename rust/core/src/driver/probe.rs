@@ -7,21 +7,27 @@
 //! round trip plus the peer's delayed acknowledgement, it has them sent again. The peer's DTLS
 //! drops the copies it already has (replay protection); a lost one arrives, and SCTP's
 //! acknowledgement then moves on. While nothing is acknowledged it probes again, at most
-//! every `MAX_INTERVAL`, so traffic resumes soon after an outage ends.
+//! every `MAX_INTERVAL` (between full probes, with the oldest 2 KiB only), so traffic resumes
+//! soon after an outage ends.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-/// Most bytes of recent datagrams kept, and sent again per probe.
+/// Most bytes of recent datagrams kept, and sent again per probe: every `FULL_EVERY`th probe
+/// of a stall (the first among them) sends up to `PROBE_BYTES`, the ones between only the
+/// oldest `PING_BYTES`, enough for the peer to answer as soon as the link is back.
 const KEPT_BYTES: usize = 64 * 1024;
 const PROBE_BYTES: usize = 16 * 1024;
+const PING_BYTES: usize = 2 * 1024;
+const FULL_EVERY: u32 = 3;
 /// The peer acknowledges a lone message only after its delayed-acknowledgement timer
 /// (200 ms in `rtc-sctp`); a probe before that would resend what is merely unacknowledged yet.
 const DELAYED_ACK: Duration = Duration::from_millis(200);
 const MARGIN: Duration = Duration::from_millis(20);
-/// Probes while nothing is acknowledged come at least this often.
-const MAX_INTERVAL: Duration = Duration::from_millis(250);
+/// Probes while nothing is acknowledged come at least this often, so traffic resumes within
+/// about this of a link's return.
+const MAX_INTERVAL: Duration = Duration::from_millis(100);
 /// A round trip assumed until one is measured.
 const INITIAL_RTT: Duration = Duration::from_millis(100);
 
@@ -119,6 +125,11 @@ impl TailProbe {
         if now < deadline {
             return Vec::new();
         }
+        let limit = if self.probes.is_multiple_of(FULL_EVERY) {
+            PROBE_BYTES
+        } else {
+            PING_BYTES
+        };
         self.probes += 1;
         let from = since.checked_sub(self.rtt).unwrap_or(since);
         let mut bytes = 0;
@@ -126,8 +137,9 @@ impl TailProbe {
             .iter()
             .filter(|sent| sent.3 >= from)
             .take_while(|sent| {
+                let first = bytes == 0;
                 bytes += sent.2.len();
-                bytes <= PROBE_BYTES
+                first || bytes <= limit
             })
             .map(|(from, to, data, _)| (*from, *to, data.clone()))
             .collect()
@@ -189,6 +201,36 @@ mod tests {
         probe.observe(0, later);
         assert_eq!(probe.deadline(), None);
         assert!(probe.due(later + Duration::from_secs(10)).is_empty());
+    }
+
+    #[test]
+    fn between_full_probes_only_the_oldest_datagrams_are_sent() {
+        let now = Instant::now();
+        let mut probe = TailProbe::default();
+        probe.reliable_sent();
+        for _ in 0..40 {
+            probe.sent(addr(1), addr(2), &[0; 1200], now);
+        }
+        probe.observe(1, now);
+        let sizes: Vec<usize> = (0..FULL_EVERY + 1)
+            .map(|_| {
+                let at = probe.deadline().unwrap();
+                probe.due(at).iter().map(|d| d.2.len()).sum()
+            })
+            .collect();
+        assert!(
+            sizes[0] > PING_BYTES && sizes[0] <= PROBE_BYTES,
+            "{sizes:?}"
+        );
+        assert!(
+            sizes[1..FULL_EVERY as usize]
+                .iter()
+                .all(|&b| b > 0 && b <= PING_BYTES)
+        );
+        assert_eq!(
+            sizes[FULL_EVERY as usize], sizes[0],
+            "then a full one again"
+        );
     }
 
     #[test]
