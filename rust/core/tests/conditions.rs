@@ -61,6 +61,19 @@ fn connected(
     (a, b, channels)
 }
 
+/// A loopback connection whose datagrams take 50 ms one way, `loss` of them lost (seeded).
+fn over_50_ms(loss: f64, seed: u64) -> ConnectionConfig {
+    ConnectionConfig {
+        network_conditions: NetworkConditions {
+            delay: Duration::from_millis(50),
+            loss,
+            seed,
+            ..Default::default()
+        },
+        ..ConnectionConfig::loopback()
+    }
+}
+
 /// An unordered channel with Godot's 1 ms lifetime, negotiated as `id`.
 fn unreliable(id: u16) -> ChannelOptions {
     ChannelOptions {
@@ -510,15 +523,7 @@ fn sparse_reliable_events_through_loss_arrive_without_waiting_for_a_retransmissi
     // sent twice, a lost event waited for the probe (a round trip plus the peer's 200 ms delayed
     // acknowledgement): p99 about 370 ms.
     let runtime = Runtime::shared().unwrap();
-    let config = |seed| ConnectionConfig {
-        network_conditions: NetworkConditions {
-            delay: Duration::from_millis(50),
-            loss: 0.05,
-            seed,
-            ..Default::default()
-        },
-        ..ConnectionConfig::loopback()
-    };
+    let config = |seed| over_50_ms(0.05, seed);
     let (_a, _b, mut channels) = connected(&runtime, [&config(21), &config(22)], &[reliable()]);
     let (ca, cb) = channels.remove(0);
     let epoch = Instant::now();
@@ -755,15 +760,7 @@ fn messages_sent_while_the_runtime_is_busy_still_get_their_transmission() {
 /// but the first second delivered (it warms up the congestion window).
 fn unreliable_delivery(rate: u32, size: usize, loss: f64, seconds: u32) -> f64 {
     let runtime = Runtime::shared().unwrap();
-    let config = |seed| ConnectionConfig {
-        network_conditions: NetworkConditions {
-            delay: Duration::from_millis(50),
-            loss,
-            seed,
-            ..Default::default()
-        },
-        ..ConnectionConfig::loopback()
-    };
+    let config = |seed| over_50_ms(loss, seed);
     let (_a, _b, mut channels) = connected(&runtime, [&config(11), &config(12)], &[unreliable(3)]);
     let (ua, ub) = channels.pop().unwrap();
     let total = rate * seconds;
@@ -910,14 +907,7 @@ fn a_burst_beyond_what_the_link_takes_delivers_its_newest_messages() {
     // and the rest expired in its queue.
     const COUNT: u32 = 2000;
     let runtime = Runtime::shared().unwrap();
-    let config = |seed| ConnectionConfig {
-        network_conditions: NetworkConditions {
-            delay: Duration::from_millis(50),
-            seed,
-            ..Default::default()
-        },
-        ..ConnectionConfig::loopback()
-    };
+    let config = |seed| over_50_ms(0.0, seed);
     let (_a, _b, mut channels) = connected(&runtime, [&config(21), &config(22)], &[unreliable(3)]);
     let (ua, ub) = channels.pop().unwrap();
     for seq in 0..COUNT {

@@ -24,7 +24,7 @@ const BURST: f64 = 4.0 * 1024.0;
 const DELAY: Duration = Duration::from_millis(10);
 
 /// A copy to send: from which local address, to whom, what, and when.
-type Copy = (SocketAddr, SocketAddr, Vec<u8>, Instant);
+type Pending = (SocketAddr, SocketAddr, Vec<u8>, Instant);
 
 pub(crate) struct ReliableCopies {
     /// Whether a reliable message was sent since the last flush: the datagrams of the next
@@ -32,7 +32,7 @@ pub(crate) struct ReliableCopies {
     armed: bool,
     budget: f64,
     refilled: Instant,
-    pending: VecDeque<Copy>,
+    pending: VecDeque<Pending>,
 }
 
 impl ReliableCopies {

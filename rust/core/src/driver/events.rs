@@ -69,10 +69,12 @@ impl Driver {
                     .store(GatheringState::from(state) as i32, Ordering::Release);
             }
             RTCPeerConnectionEvent::OnIceConnectionStateChangeEvent(state) => {
-                core.ice_connected |= matches!(
+                if matches!(
                     state,
                     RTCIceConnectionState::Connected | RTCIceConnectionState::Completed
-                );
+                ) {
+                    core.handshake.set_ice_connected();
+                }
             }
             RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
                 let state = ConnectionState::from(state);

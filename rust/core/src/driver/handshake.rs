@@ -154,9 +154,7 @@ impl HandshakeGuard {
     }
 
     /// Keeps a datagram of the peer's handshake that arrived before our ICE connected, which
-    /// the peer connection drops, to be handed over again by [`ice_connected`].
-    ///
-    /// [`ice_connected`]: Self::ice_connected
+    /// the peer connection drops, to be handed over by [`take_early`](Self::take_early).
     pub(crate) fn keep_if_early(&mut self, datagram: &TaggedBytesMut) {
         if self.ice_connected
             || self.done
@@ -174,9 +172,17 @@ impl HandshakeGuard {
         });
     }
 
-    /// Our ICE connected: the peer's handshake datagrams that came before, to be handed over.
-    pub(crate) fn ice_connected(&mut self) -> Vec<TaggedBytesMut> {
+    /// Our ICE connected: from now on the peer connection takes DTLS itself.
+    pub(crate) fn set_ice_connected(&mut self) {
         self.ice_connected = true;
+    }
+
+    /// Once ICE has connected, the peer's handshake datagrams that came before, to be handed
+    /// over (nothing before then, and nothing twice).
+    pub(crate) fn take_early(&mut self) -> Vec<TaggedBytesMut> {
+        if !self.ice_connected {
+            return Vec::new();
+        }
         self.early_bytes = 0;
         std::mem::take(&mut self.early)
     }
@@ -299,12 +305,14 @@ mod tests {
         // Not the handshake: STUN, application data.
         guard.keep_if_early(&tagged(vec![0, 1, 0, 0]));
         guard.keep_if_early(&tagged(record(APPLICATION_DATA, 1, 0)));
-        let early = guard.ice_connected();
+        assert!(guard.take_early().is_empty(), "not before ICE connects");
+        guard.set_ice_connected();
+        let early = guard.take_early();
         assert_eq!(early.len(), 1);
         assert_eq!(&early[0].message[..], &hello[..]);
         // Once ICE has connected, the peer connection takes them itself.
         guard.keep_if_early(&tagged(hello));
-        assert!(guard.ice_connected().is_empty());
+        assert!(guard.take_early().is_empty());
     }
 
     #[test]
@@ -317,8 +325,10 @@ mod tests {
         big.resize(MAX_EARLY_BYTES + 1, 0);
         let mut fresh = HandshakeGuard::default();
         fresh.keep_if_early(&tagged(big));
-        assert_eq!(guard.ice_connected().len(), MAX_EARLY);
-        assert!(fresh.ice_connected().is_empty());
+        guard.set_ice_connected();
+        fresh.set_ice_connected();
+        assert_eq!(guard.take_early().len(), MAX_EARLY);
+        assert!(fresh.take_early().is_empty());
     }
 
     #[test]

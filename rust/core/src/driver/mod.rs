@@ -128,8 +128,6 @@ struct Core {
     rtt_read: Option<Instant>,
     // Sends the datagrams of a sparse reliable message twice (see `copies`).
     copies: copies::ReliableCopies,
-    // Whether ICE has connected (the peer connection takes DTLS only from then on).
-    ice_connected: bool,
 }
 
 /// How far gathering has come.
@@ -232,7 +230,6 @@ impl Driver {
                 probe: probe::TailProbe::default(),
                 copies: copies::ReliableCopies::new(Instant::now()),
                 rtt_read: None,
-                ice_connected: false,
             }),
             sockets,
             shared,
@@ -520,12 +517,10 @@ impl Driver {
                 // packets leave only from a timer pass: run one now rather than at the next
                 // retransmission deadline.
                 timers_ran(core.pc.handle_timeout(Instant::now()));
-                if core.ice_connected {
-                    for mut datagram in core.handshake.ice_connected() {
-                        datagram.now = Instant::now();
-                        if let Err(e) = core.pc.handle_read(datagram) {
-                            log::debug!("an early handshake datagram was dropped: {e}");
-                        }
+                for mut datagram in core.handshake.take_early() {
+                    datagram.now = Instant::now();
+                    if let Err(e) = core.pc.handle_read(datagram) {
+                        log::debug!("an early handshake datagram was dropped: {e}");
                     }
                 }
             }
