@@ -31,6 +31,7 @@ mod error;
 pub mod fuzzing;
 mod mesh;
 mod runtime;
+mod sctp;
 mod server_url;
 mod state;
 mod stats;
