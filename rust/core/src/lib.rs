@@ -33,6 +33,7 @@ mod mesh;
 mod runtime;
 mod sctp;
 mod server_url;
+mod session;
 mod state;
 mod stats;
 

@@ -230,7 +230,7 @@ impl Runtime {
 /// A certificate this close to its expiry is replaced for new connections.
 const CERTIFICATE_RENEWAL: Duration = Duration::from_secs(24 * 3600);
 
-fn make_certificate() -> Option<RTCCertificate> {
+pub(crate) fn make_certificate() -> Option<RTCCertificate> {
     let provider = rtc::crypto::default_provider().ok()?;
     let params = CertificateParams::new(vec!["webrtc-mesh".to_owned()]).ok()?;
     RTCCertificate::generate(

@@ -53,6 +53,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 pub(crate) use gather::Plan;
+#[cfg(test)]
+pub(crate) use gather::host_candidate;
 use outbox::Outbox;
 use servers::{Servers, Target};
 use sockets::Socket;
