@@ -39,8 +39,11 @@ struct Ours {
 
 impl Ours {
     fn new(now: Instant, seed: u64, connect: bool) -> Ours {
+        Ours::with(Config::default(), now, seed, connect)
+    }
+    fn with(config: Config, now: Instant, seed: u64, connect: bool) -> Ours {
         Ours {
-            association: Association::new(Config::default(), now, seed, connect),
+            association: Association::new(config, now, seed, connect),
             connected: false,
             inbox: Vec::new(),
             resets: Vec::new(),
@@ -382,12 +385,23 @@ fn index_of(bytes: &[u8]) -> usize {
 enum Kind {
     Ours,
     Theirs,
+    /// Ours, halving its window on every loss as Reno does.
+    Reno,
 }
 
 fn end(kind: Kind, now: Instant, seed: u64, connect: bool) -> Box<dyn End> {
     match kind {
         Kind::Ours => Box::new(Ours::new(now, seed, connect)),
         Kind::Theirs => Box::new(Theirs::new(now, connect)),
+        Kind::Reno => Box::new(Ours::with(
+            Config {
+                loss_tolerant: false,
+                ..Config::default()
+            },
+            now,
+            seed,
+            connect,
+        )),
     }
 }
 
@@ -655,61 +669,6 @@ fn a_lone_lost_event_is_repaired_a_round_trip_after_the_next() {
     assert!(latency[10] <= Duration::from_millis(250), "{latency:?}");
 }
 
-/// Delivered KiB/s and the share of datagrams the bottleneck dropped, for 512 KiB through a
-/// 100 KB/s link with a quarter second of queue and no random loss.
-fn through_bottleneck(sender: Kind, seed: u64) -> (f64, f64) {
-    let now = Instant::now();
-    let conditions = NetworkConditions {
-        delay: Duration::from_millis(20),
-        bandwidth: Some(100_000),
-        seed,
-        ..NetworkConditions::default()
-    };
-    let mut run = Run::new(
-        now,
-        end(sender, now, seed, true),
-        end(Kind::Ours, now, seed + 1, false),
-        &conditions,
-    );
-    run.connect();
-    let start = run.elapsed();
-    let sent_before = run.sent_to_b;
-    for index in 0..512 {
-        let now = run.now;
-        run.a.send(now, 1, &numbered(index, 1024), true);
-    }
-    assert!(run.until(Duration::from_secs(60), |run| run.at_b.len() == 512));
-    let took = run.at_b[511].0 - start;
-    let datagrams = (run.sent_to_b - sent_before) as f64;
-    // Each 1 KiB message is one datagram: what was sent beyond 512 was resent.
-    let dropped = (datagrams - 512.0).max(0.0) / datagrams;
-    (512.0 / took.as_secs_f64(), dropped)
-}
-
-#[test]
-fn a_congested_link_is_backed_off_from_as_reno_would() {
-    // The gentler reduction applies only to losses without a queue. At a real bottleneck
-    // the queue grows before it drops, the backlog estimate exceeds three packets and the
-    // window halves. Measured (no randomness here, so every run is the same): ours 94.5 KiB/s
-    // with 3.6% of datagrams resent; webrtc-rs's Reno 86.8 KiB/s, 8.7%; ours with the
-    // gentler reduction on every loss 7.2%, which this test refuses.
-    let (ours, ours_dropped) = through_bottleneck(Kind::Ours, 1);
-    let (theirs, theirs_dropped) = through_bottleneck(Kind::Theirs, 1);
-    eprintln!(
-        "ours {ours:.1} KiB/s, {:.1}% resent; webrtc-rs {theirs:.1} KiB/s, {:.1}% resent",
-        ours_dropped * 100.0,
-        theirs_dropped * 100.0
-    );
-    assert!(
-        ours >= 0.9 * 97.6,
-        "ours {ours:.1} KiB/s on a 97.6 KiB/s link"
-    );
-    assert!(
-        ours_dropped <= 0.05 && ours_dropped <= theirs_dropped,
-        "{ours_dropped} against {theirs_dropped}"
-    );
-}
-
 /// Two of ours, connected directly (no link), and every packet each sent.
 fn connected_pair(now: Instant) -> (Association, Association, Vec<Vec<u8>>) {
     let mut a = Association::new(Config::default(), now, 31, true);
@@ -963,4 +922,111 @@ fn an_abort_closes_both_ends() {
         ),
         Err(SendError::Closed)
     );
+}
+
+/// Two bulk flows through one 100 KB/s bottleneck (a quarter second of queue, 20 ms each
+/// way): KiB/s each delivered over the last 20 of 30 seconds.
+fn sharing(first: Kind, second: Kind) -> (f64, f64) {
+    let now = Instant::now();
+    let address = |host: u8| -> SocketAddr { format!("10.0.0.{host}:5000").parse().unwrap() };
+    let mut ends = [
+        end(first, now, 1, true),
+        end(first, now, 2, false),
+        end(second, now, 3, true),
+        end(second, now, 4, false),
+    ];
+    let bottleneck = NetworkConditions {
+        delay: Duration::from_millis(20),
+        bandwidth: Some(100_000),
+        ..NetworkConditions::default()
+    };
+    let back = NetworkConditions {
+        delay: Duration::from_millis(20),
+        ..NetworkConditions::default()
+    };
+    let mut forward = LinkSimulator::new(bottleneck, now);
+    let mut backward = LinkSimulator::new(back, now);
+    let mut delivered = [0usize; 2];
+    let mut sent = [0usize; 2];
+    let mut counted_from = [0usize; 2];
+    let mut now = now;
+    let start = now;
+    while now - start < Duration::from_secs(30) {
+        for end in ends.iter_mut() {
+            if end.timeout().is_some_and(|due| due <= now) {
+                end.on_timeout(now);
+            }
+        }
+        for flow in 0..2 {
+            if ends[flow * 2].connected() {
+                while sent[flow] < delivered[flow] + 512 {
+                    ends[flow * 2].send(now, 1, &numbered(sent[flow], 1024), true);
+                    sent[flow] += 1;
+                }
+            }
+        }
+        for _ in 0..100 {
+            let mut moved = false;
+            for (index, end) in ends.iter_mut().enumerate() {
+                for bytes in end.transmit(now) {
+                    moved = true;
+                    let (from, to) = (address(index as u8), address((index ^ 1) as u8));
+                    let datagram = Datagram { from, to, bytes };
+                    if index % 2 == 0 {
+                        forward.send(now, datagram);
+                    } else {
+                        backward.send(now, datagram);
+                    }
+                }
+            }
+            while let Some(datagram) = forward.poll_due(now).or_else(|| backward.poll_due(now)) {
+                moved = true;
+                let index = usize::from(
+                    datagram
+                        .to
+                        .ip()
+                        .to_string()
+                        .rsplit('.')
+                        .next()
+                        .unwrap()
+                        .parse::<u8>()
+                        .unwrap(),
+                );
+                ends[index].handle(now, &datagram.bytes);
+            }
+            if !moved {
+                break;
+            }
+        }
+        for flow in 0..2 {
+            delivered[flow] += ends[flow * 2 + 1].received().len();
+        }
+        if now - start == Duration::from_secs(10) {
+            counted_from = delivered;
+        }
+        now += Duration::from_millis(1);
+    }
+    let rate = |flow: usize| (delivered[flow] - counted_from[flow]) as f64 / 20.0;
+    (rate(0), rate(1))
+}
+
+#[test]
+fn at_a_congested_bottleneck_the_gentler_loss_response_is_reno() {
+    // The window shrinks by a fifth only on losses with no queue behind them. Two transfers
+    // through one bottleneck lose only when its queue overflows, so ours must share it with
+    // a Reno flow as Reno shares it with itself. Measured: ours 47.9 and Reno 47.2 KiB/s
+    // (Reno against Reno the same); a fifth off on every loss took 70.1 against 24.9.
+    let (ours, reno) = sharing(Kind::Ours, Kind::Reno);
+    eprintln!("ours {ours:.1} KiB/s, Reno {reno:.1} KiB/s");
+    assert!(
+        ours + reno >= 0.9 * 97.6,
+        "the link is used: {ours} + {reno}"
+    );
+    assert!(
+        ours <= 1.33 * reno && reno <= 1.33 * ours,
+        "{ours} against {reno}"
+    );
+    // For the record: webrtc-rs's SCTP loses to either (1 s timeouts), 28.8 against 66.0.
+    let (ours, theirs) = sharing(Kind::Ours, Kind::Theirs);
+    eprintln!("ours {ours:.1} KiB/s, webrtc-rs {theirs:.1} KiB/s");
 }
