@@ -12,10 +12,9 @@
 //!         └ channel inbox: charged per message: payload capacity + MESSAGE_OVERHEAD
 //! ```
 //!
-//! Underneath the budget, while a channel holds back, the sans-IO stack (`rtc`) keeps what it
-//! already took out of SCTP: at most 256 messages per connection (16 MiB of 64 KiB ones), plus
-//! SCTP's receive window (2 MiB here). Those bounds are its own and are counted in messages;
-//! the budget is what this crate can bound in bytes.
+//! Underneath the budget, while a channel holds back, the SCTP association keeps what arrives
+//! within its receive window (`ConnectionConfig::receive_window`, 2 MiB here), in bytes: the
+//! window it advertises shrinks by what waits, so the sender stops rather than memory growing.
 //!
 //! A reader that refused a message registers a waker; the bytes given back by any reader of
 //! the same budget wake it, so no thread polls for room.

@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 
 use bytes::BytesMut;
 use parking_lot::Mutex;
-use rtc::data_channel::{RTCDataChannelId, RTCDataChannelInit};
+use rtc::data_channel::RTCDataChannelId;
 use tokio::sync::Notify;
 
 use crate::budget::{Budget, MESSAGE_OVERHEAD};
@@ -63,18 +63,26 @@ impl ChannelOptions {
         self.max_packet_life_time.is_none() && self.max_retransmits.is_none()
     }
 
-    pub(crate) fn to_init(&self) -> RTCDataChannelInit {
-        RTCDataChannelInit {
-            ordered: self.ordered,
-            max_packet_life_time: self.max_packet_life_time,
-            max_retransmits: self.max_retransmits,
+    pub(crate) fn to_settings(&self, label: &str) -> crate::session::ChannelSettings {
+        use crate::sctp::Reliability;
+        crate::session::ChannelSettings {
+            label: label.to_owned(),
             protocol: self.protocol.clone(),
+            ordered: self.ordered,
+            // Both set is refused by `validate`; a lifetime wins if it ever comes to that.
+            reliability: match (self.max_packet_life_time, self.max_retransmits) {
+                (Some(ms), _) => {
+                    Reliability::Lifetime(std::time::Duration::from_millis(u64::from(ms)))
+                }
+                (None, Some(count)) => Reliability::MaxRetransmits(u32::from(count)),
+                (None, None) => Reliability::Reliable,
+            },
             negotiated: self.negotiated_id,
         }
     }
 }
 
-/// A received message. The payload is the buffer webrtc-rs reassembled it into: no copy.
+/// A received message. The payload is the buffer SCTP reassembled it into: no copy.
 #[derive(Debug, Clone)]
 pub struct Message {
     /// The payload.
@@ -326,8 +334,8 @@ impl DataChannel {
         &self.inner.label
     }
 
-    /// The SCTP stream id of a negotiated channel. webrtc-rs does not report the id it picks
-    /// for in-band channels, so those give `None`.
+    /// The SCTP stream id of a negotiated channel; in-band channels give `None` (their stream
+    /// is picked by the DTLS role once the descriptions are exchanged).
     pub fn id(&self) -> Option<u16> {
         self.inner.options.negotiated_id
     }

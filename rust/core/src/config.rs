@@ -29,8 +29,8 @@ pub enum IceTransportPolicy {
     Relay,
 }
 
-/// Largest message webrtc-rs carries in one SCTP message; also what libdatachannel (the stack of
-/// Godot's official plugin) and Chromium advertise, so it interoperates in both directions.
+/// Largest message carried in one SCTP message: what libdatachannel (the stack of Godot's
+/// official plugin) and Chromium advertise, so it interoperates in both directions.
 pub const MAX_MESSAGE_SIZE: usize = 256 * 1024;
 
 /// Smallest receive budget, of a connection or a runtime: two messages of the largest size, so
@@ -77,8 +77,8 @@ pub struct ConnectionConfig {
     pub max_remote_channels: usize,
     /// Bytes of received data SCTP may hold that the application has not taken yet: the most
     /// a sender can have in flight. Capped at what the kernel's socket buffer can take in one
-    /// burst (2 MiB with Linux's `net.core.rmem_max` at 4 MiB). A window that fills makes
-    /// webrtc-rs drop the sender's probe, which then waits for its 1 s retransmission timeout.
+    /// burst (2 MiB with Linux's `net.core.rmem_max` at 4 MiB): a window larger than the
+    /// socket can take lets a burst overflow it, and every datagram lost costs a retransmission.
     pub receive_window: usize,
     /// Time without traffic before ICE reports the connection as disconnected.
     pub ice_disconnected_timeout: Duration,

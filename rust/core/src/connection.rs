@@ -6,7 +6,7 @@
 //! [`Connection::poll_event`] drains.
 //!
 //! Underneath, this crate's [`Driver`] runs the connection: its sockets, its STUN and TURN
-//! servers and the sans-IO peer connection of the `rtc` crate.
+//! servers and its sans-IO session (ICE and DTLS from the `rtc` crate, our SCTP).
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::ops::RangeInclusive;
@@ -15,14 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use rtc::peer_connection::configuration::setting_engine::{
-    SctpMaxMessageSize, SettingEngineBuilder,
-};
-use rtc::peer_connection::configuration::{
-    RTCConfigurationBuilder, RTCIceServer, RTCIceTransportPolicy,
-};
-use rtc::peer_connection::sdp::{RTCSdpType, RTCSessionDescription};
-use rtc::peer_connection::transport::{RTCDtlsRole, RTCIceCandidateInit};
+use rtc::peer_connection::transport::RTCIceCandidateInit;
 
 use crate::channel::{ChannelOptions, DataChannel, InboxLimits};
 use crate::conditions::NetworkConditions;
@@ -34,6 +27,7 @@ use crate::connection_shared::{ConnectionEvent, ConnectionShared};
 use crate::driver::{self, Driver, Limits, Plan};
 use crate::error::{Error, Result};
 use crate::runtime::Runtime;
+use crate::session::{Session, SessionConfig};
 use crate::state::{ConnectionState, GatheringState, SdpType, SignalingState};
 use crate::stats::ConnectionStats;
 
@@ -91,62 +85,44 @@ impl Connection {
             config.max_remote_channels,
         ));
         let plan = Plan::new(config)?;
-        let rtc_config = RTCConfigurationBuilder::new()
-            .with_certificates(runtime.certificate().into_iter().collect())
-            // The driver asks the servers; the peer connection only checks that a relay-only
-            // policy has a TURN server to relay through.
-            .with_ice_servers(
-                config
-                    .ice_servers
-                    .iter()
-                    .map(|server| RTCIceServer {
-                        urls: server.urls.clone(),
-                        username: server.username.clone(),
-                        credential: server.credential.clone(),
-                    })
-                    .collect(),
-            )
-            .with_ice_transport_policy(match config.ice_transport_policy {
-                IceTransportPolicy::All => RTCIceTransportPolicy::All,
-                IceTransportPolicy::Relay => RTCIceTransportPolicy::Relay,
-            })
-            .build();
-        let settings = SettingEngineBuilder::new()
-            .with_ice_timeouts(
-                Some(config.ice_disconnected_timeout),
-                Some(config.ice_failed_timeout),
-                Some(config.ice_keepalive_interval),
-            )
-            .with_sctp_max_message_size(SctpMaxMessageSize::Bounded(MAX_MESSAGE_SIZE as u32))
-            // The driver's probe sends lost datagrams again from behind the newest (see
-            // `driver/probe.rs`): a record up to 1024 behind still gets in (64 by default).
-            .with_dtls_replay_protection_window(1024)
-            .with_include_loopback_candidate(udp_addr.ip().is_loopback())
-            // A peer-reflexive pair is a direct path whose check arrived before the candidate's
-            // signaling did (usual when signaling crosses a server): webrtc-rs would hold its
-            // nomination for 1 s, delaying every such connection by that much.
-            .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
-            // Answer as DTLS server, hence SCTP server. webrtc-rs 0.21 as SCTP client drops
-            // data that arrives right behind the COOKIE-ACK (before it has opened its
-            // negotiated channels); browsers and libdatachannel send as soon as their side is
-            // up, so as client we lost their first messages, reliable ones included. As server
-            // the association is up here a round trip before their first message can leave.
-            .with_answering_dtls_role(RTCDtlsRole::Server)
-            // With relay-only policy nothing better than a relay can turn up, so waiting the
-            // default 2 s for one is pure delay. Otherwise the wait lets direct paths win.
-            .with_relay_acceptance_min_wait(match config.ice_transport_policy {
-                IceTransportPolicy::Relay => Some(Duration::ZERO),
-                IceTransportPolicy::All => None,
-            })
-            .with_ice_connection_attempts(Some(config.ice_check_interval), None)
-            .with_sctp_max_receive_buffer_size(
-                config
-                    .receive_window
-                    .min(runtime.receive_window_cap())
-                    .min(u32::MAX as usize) as u32,
-            )
-            .build();
-        let pc = driver::build(rtc_config, settings)?;
+        let certificate = runtime.certificate().ok_or_else(|| {
+            Error::Internal("no DTLS certificate could be made on this machine".into())
+        })?;
+        let relay_only = config.ice_transport_policy == IceTransportPolicy::Relay;
+        if relay_only
+            && !config
+                .ice_servers
+                .iter()
+                .any(|server| server.urls.iter().any(|url| url.starts_with("turn")))
+        {
+            return Err(Error::InvalidConfig(
+                "a relay-only policy needs a TURN server to relay through".into(),
+            ));
+        }
+        let pc = Session::new(
+            std::time::Instant::now(),
+            SessionConfig {
+                certificate,
+                max_message_size: MAX_MESSAGE_SIZE,
+                check_interval: config.ice_check_interval,
+                disconnected_timeout: config.ice_disconnected_timeout,
+                failed_timeout: config.ice_failed_timeout,
+                keepalive_interval: config.ice_keepalive_interval,
+                relay_only,
+                sctp: crate::sctp::Config {
+                    max_message_size: MAX_MESSAGE_SIZE,
+                    receive_buffer: config
+                        .receive_window
+                        .min(runtime.receive_window_cap())
+                        .max(64 * 1024),
+                    // Each channel is held to the send buffer limit by the driver; all of them
+                    // together to four times it.
+                    send_buffer: config.send_buffer_limit.saturating_mul(4),
+                    ..crate::sctp::Config::default()
+                },
+            },
+        )
+        .map_err(Error::Internal)?;
         let addresses = driver::host_addresses(udp_addr);
         let driver = Driver::start(
             runtime,
@@ -226,8 +202,8 @@ impl Connection {
         {
             return Ok(());
         }
-        let desc = build_description(kind, sdp)?;
-        self.inner.driver.set_local_description(desc)?;
+        check_description(kind, sdp)?;
+        self.inner.driver.set_local_description()?;
         self.set_signaling(match kind {
             SdpType::Offer => SignalingState::HaveLocalOffer,
             SdpType::Pranswer => SignalingState::HaveLocalPranswer,
@@ -242,7 +218,7 @@ impl Connection {
     pub fn set_remote_description(&self, sdp_type: &str, sdp: &str) -> Result<()> {
         self.check_open()?;
         let kind = parse_sdp_type(sdp_type)?;
-        let desc = build_description(kind, sdp)?;
+        check_description(kind, sdp)?;
         let state = self.signaling_state();
         let candidates = sdp
             .lines()
@@ -269,7 +245,7 @@ impl Connection {
         if kind == SdpType::Offer {
             self.inner.shared.hold_candidates();
         }
-        let result = self.apply_remote(kind, desc);
+        let result = self.apply_remote(kind, sdp);
         self.inner.shared.release_candidates();
         if result.is_err() {
             // Refused descriptions bring no candidates.
@@ -280,11 +256,11 @@ impl Connection {
         result
     }
 
-    fn apply_remote(&self, kind: SdpType, desc: RTCSessionDescription) -> Result<()> {
+    fn apply_remote(&self, kind: SdpType, sdp: &str) -> Result<()> {
         let answer = self
             .inner
             .driver
-            .set_remote_description(desc, kind == SdpType::Offer)?;
+            .set_remote_description(sdp, kind == SdpType::Offer)?;
         self.remote_applied(kind, answer)
     }
 
@@ -463,11 +439,10 @@ impl Connection {
 
     /// Statistics of the selected candidate pair and the transport.
     pub fn stats(&self) -> Result<ConnectionStats> {
-        let report = self.inner.driver.stats()?;
-        Ok(ConnectionStats::from_report(
-            &report,
-            self.connection_state(),
-        ))
+        Ok(ConnectionStats {
+            state: self.connection_state(),
+            ..self.inner.driver.stats()?
+        })
     }
 
     fn set_signaling(&self, state: SignalingState) {
@@ -500,7 +475,9 @@ fn parse_sdp_type(s: &str) -> Result<SdpType> {
     })
 }
 
-fn build_description(kind: SdpType, sdp: &str) -> Result<RTCSessionDescription> {
+/// What any description must be before it is read: within the size bound, an offer or an
+/// answer, and SDP.
+fn check_description(kind: SdpType, sdp: &str) -> Result<()> {
     if sdp.len() > MAX_DESCRIPTION_SIZE {
         return Err(Error::LimitExceeded(format!(
             "a session description of {} bytes is larger than the maximum of \
@@ -508,16 +485,18 @@ fn build_description(kind: SdpType, sdp: &str) -> Result<RTCSessionDescription> 
             sdp.len()
         )));
     }
-    let sdp = sdp.to_owned();
-    let parsed = match kind {
-        SdpType::Offer => RTCSessionDescription::offer(sdp),
-        SdpType::Answer => RTCSessionDescription::answer(sdp),
-        SdpType::Pranswer => RTCSessionDescription::pranswer(sdp),
-        SdpType::Rollback => RTCSessionDescription::rollback(Some(sdp)),
-    };
-    let desc = parsed.map_err(|e| Error::InvalidSdp(e.to_string()))?;
-    debug_assert!(desc.sdp_type != RTCSdpType::Unspecified);
-    Ok(desc)
+    if matches!(kind, SdpType::Pranswer | SdpType::Rollback) {
+        return Err(Error::InvalidSdp(format!(
+            "{} descriptions are not supported: a connection is offered and answered once",
+            kind.as_str()
+        )));
+    }
+    if !sdp.trim_start().starts_with("v=0") {
+        return Err(Error::InvalidSdp(
+            "a session description starts with v=0".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Picks the local UDP address: any port, or a free one from the configured range.

@@ -79,15 +79,17 @@ impl From<std::io::Error> for Error {
     }
 }
 
-/// The core's error for a send of `len` bytes the protocol refused; `max` is the largest
-/// message it takes.
-pub(crate) fn from_send(e: rtc::shared::error::Error, len: usize, max: usize) -> Error {
-    use rtc::shared::error::Error as E;
-    match e {
-        E::ErrDataChannelClosed | E::ErrConnectionClosed => Error::Closed,
-        E::ErrDataChannelNotOpen => Error::InvalidState("channel is not open yet".into()),
-        E::ErrOutboundPacketTooLarge => Error::PacketTooLarge { size: len, max },
-        other => Error::Internal(other.to_string()),
+impl From<crate::session::SessionError> for Error {
+    fn from(error: crate::session::SessionError) -> Error {
+        use crate::session::SessionError as E;
+        match error {
+            E::Description(why) => Error::InvalidSdp(why),
+            E::Candidate(why) => Error::InvalidCandidate(why),
+            E::State(why) => Error::InvalidState(why.into()),
+            E::TooLarge { size, max } => Error::PacketTooLarge { size, max },
+            E::Full => Error::BufferFull,
+            E::Closed => Error::Closed,
+        }
     }
 }
 

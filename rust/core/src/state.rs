@@ -1,12 +1,6 @@
 //! States and kinds, numbered exactly as Godot's WebRTC classes number them, so a binding passes
 //! them through as integers.
 
-use rtc::data_channel::RTCDataChannelState;
-use rtc::peer_connection::sdp::RTCSdpType;
-use rtc::peer_connection::state::{
-    RTCIceGatheringState, RTCPeerConnectionState, RTCSignalingState,
-};
-
 macro_rules! godot_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $value:expr),+ $(,)? }) => {
         $(#[$meta])*
@@ -141,64 +135,6 @@ impl SdpType {
             SdpType::Answer => "answer",
             SdpType::Pranswer => "pranswer",
             SdpType::Rollback => "rollback",
-        }
-    }
-}
-
-impl From<RTCPeerConnectionState> for ConnectionState {
-    fn from(s: RTCPeerConnectionState) -> Self {
-        match s {
-            RTCPeerConnectionState::Connecting => ConnectionState::Connecting,
-            RTCPeerConnectionState::Connected => ConnectionState::Connected,
-            RTCPeerConnectionState::Disconnected => ConnectionState::Disconnected,
-            RTCPeerConnectionState::Failed => ConnectionState::Failed,
-            RTCPeerConnectionState::Closed => ConnectionState::Closed,
-            _ => ConnectionState::New,
-        }
-    }
-}
-
-impl From<RTCIceGatheringState> for GatheringState {
-    fn from(s: RTCIceGatheringState) -> Self {
-        match s {
-            RTCIceGatheringState::Gathering => GatheringState::Gathering,
-            RTCIceGatheringState::Complete => GatheringState::Complete,
-            _ => GatheringState::New,
-        }
-    }
-}
-
-impl From<RTCSignalingState> for SignalingState {
-    fn from(s: RTCSignalingState) -> Self {
-        match s {
-            RTCSignalingState::HaveLocalOffer => SignalingState::HaveLocalOffer,
-            RTCSignalingState::HaveRemoteOffer => SignalingState::HaveRemoteOffer,
-            RTCSignalingState::HaveLocalPranswer => SignalingState::HaveLocalPranswer,
-            RTCSignalingState::HaveRemotePranswer => SignalingState::HaveRemotePranswer,
-            RTCSignalingState::Closed => SignalingState::Closed,
-            _ => SignalingState::Stable,
-        }
-    }
-}
-
-impl From<RTCDataChannelState> for ChannelState {
-    fn from(s: RTCDataChannelState) -> Self {
-        match s {
-            RTCDataChannelState::Open => ChannelState::Open,
-            RTCDataChannelState::Closing => ChannelState::Closing,
-            RTCDataChannelState::Closed => ChannelState::Closed,
-            _ => ChannelState::Connecting,
-        }
-    }
-}
-
-impl From<RTCSdpType> for SdpType {
-    fn from(t: RTCSdpType) -> Self {
-        match t {
-            RTCSdpType::Answer => SdpType::Answer,
-            RTCSdpType::Pranswer => SdpType::Pranswer,
-            RTCSdpType::Rollback => SdpType::Rollback,
-            _ => SdpType::Offer,
         }
     }
 }

@@ -342,10 +342,11 @@ fn packet_lifetime_is_really_applied(path: Path) {
         "the unreliable channel lost almost nothing at 10% loss ({got} of {COUNT} arrived): its \
          lifetime is not applied"
     );
-    // Far fewer than 90% arrive: in `rtc-sctp` a lost chunk's FORWARD-TSN that is lost in
-    // turn waits out the 1 s retransmission timer, with the window at one MTU (38-65% measured).
+    // One transmission each: about 90% arrive (181-182 of 200). Over webrtc-rs's SCTP, a lost
+    // chunk's FORWARD-TSN lost in turn waited out its 1 s timer with the window at one MTU
+    // (38-65%).
     assert!(
-        got > COUNT / 5,
+        got > COUNT * 4 / 5,
         "the unreliable channel delivered only {got} of {COUNT}"
     );
 }
@@ -429,10 +430,10 @@ fn a_full_inbox_drops_oldest_unreliable_and_holds_back_reliable(path: Path) {
 
 on_paths!(ten_thousand_reliable_messages_arrive_intact_once_in_order: host => Host, stun => Stun, turn_udp => TurnUdp, turn_tcp => TurnTcp, turn_tls => TurnTls);
 
-// Not through a relay yet: a burst overflows the relay's socket now and then, and the lost
-// tail waits for rtc-sctp's 1 s minimum retransmission timeout (measured 1.0 s over coturn by
-// UDP, TCP and TLS alike).
-on_paths!(the_tail_of_a_reliable_burst_arrives_without_waiting: host => Host, stun => Stun);
+// Through a relay too: a burst overflows the relay's socket now and then, and the lost tail
+// waited for webrtc-rs's 1 s minimum retransmission timeout (measured 1.0 s over coturn by UDP,
+// TCP and TLS alike); ours repairs it from acknowledgements or its 200 ms floor.
+on_paths!(the_tail_of_a_reliable_burst_arrives_without_waiting: host => Host, stun => Stun, turn_udp => TurnUdp, turn_tcp => TurnTcp, turn_tls => TurnTls);
 
 on_paths!(unreliable_channels_deliver_and_ordered_one_never_reorders: host => Host, stun => Stun, turn_udp => TurnUdp, turn_tcp => TurnTcp, turn_tls => TurnTls);
 

@@ -331,8 +331,7 @@ fn a_stalled_reader_holds_back_reliable_data_within_budget_and_loses_none_with_s
 
 fn stalled_reliable_reader(base: ConnectionConfig) {
     let _lock = measuring();
-    // 37.5 MiB: more than can wait anywhere on the way (send buffer, SCTP window, the 256
-    // messages rtc holds, the budget).
+    // 37.5 MiB: more than can wait anywhere on the way (send buffer, SCTP window, the budget).
     const COUNT: u32 = 600;
     let runtime = Runtime::new(&RuntimeConfig::default()).unwrap();
     let sender_config = ConnectionConfig {
@@ -617,8 +616,8 @@ fn descriptions_too_large_or_with_too_many_candidates_are_refused_clearly() {
 #[test]
 fn through_loss_delay_and_an_outage_a_stalled_reader_stays_within_budget_and_loses_nothing() {
     let _lock = measuring();
-    // 9.4 MiB of 8 KiB messages: about twice what the budget, rtc's 256 held messages, the
-    // SCTP window and the send buffer hold together (~4.8 MiB), so many must cross the bad
+    // 9.4 MiB of 8 KiB messages: about twice what the budget, the SCTP window and the send
+    // buffer hold together (~4.8 MiB with webrtc-rs's SCTP), so many must cross the bad
     // link later. (With 800, a loaded machine once let all through before the stall ended.)
     const COUNT: u32 = 1200;
     let runtime = Runtime::new(&RuntimeConfig::default()).unwrap();

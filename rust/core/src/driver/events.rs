@@ -1,18 +1,17 @@
-//! What the peer connection reports, handed on: received messages to their channels' inboxes,
-//! channel and connection state changes, local candidates, channels the remote peer opens.
+//! What the session reports, handed on: received messages to their channels' inboxes, channel
+//! and connection state changes, channels the remote peer opens.
 
 use std::sync::atomic::Ordering;
 
+use bytes::BytesMut;
 use rtc::data_channel::RTCDataChannelId;
-use rtc::peer_connection::event::{RTCDataChannelEvent, RTCPeerConnectionEvent};
-use rtc::peer_connection::message::RTCMessage;
-use rtc::peer_connection::state::RTCIceConnectionState;
-use rtc::sansio::Protocol;
 
 use super::{Core, Driver};
 use crate::channel::{ChannelOptions, DataChannel, Message, WeakDataChannel};
 use crate::connection_shared::ConnectionEvent;
-use crate::state::{ChannelState, ConnectionState, GatheringState, SignalingState};
+use crate::sctp::Reliability;
+use crate::session::SessionEvent;
+use crate::state::{ChannelState, ConnectionState};
 
 impl Driver {
     /// Hands received messages to their channels' inboxes. Returns whether there was any.
@@ -25,17 +24,15 @@ impl Driver {
             core.held = Some((id, message));
             return false;
         }
-        while let Some(tagged) = core.pc.poll_read() {
-            let RTCMessage::DataChannelMessage(id, message) = tagged.message else {
-                continue;
-            };
+        while let Some((id, data, is_string)) = core.pc.poll_message() {
             any = true;
             let Some(channel) = self.channel(core, id) else {
                 continue;
             };
             let message = Message {
-                data: message.data,
-                is_string: message.is_string,
+                // The association assembled it into a buffer of its own: no copy.
+                data: BytesMut::from(data),
+                is_string,
             };
             if let Err(message) = channel.enqueue_received(message) {
                 core.held = Some((id, message));
@@ -45,39 +42,10 @@ impl Driver {
         any
     }
 
-    pub(super) fn on_event(&self, core: &mut Core, event: RTCPeerConnectionEvent) {
+    pub(super) fn on_event(&self, core: &mut Core, event: SessionEvent) {
         let shared = &self.shared;
         match event {
-            RTCPeerConnectionEvent::OnIceCandidateEvent(event) => {
-                if let Ok(init) = event.candidate.to_json() {
-                    let media = shared.mid.lock().clone();
-                    shared.push(ConnectionEvent::IceCandidate {
-                        media,
-                        index: 0,
-                        name: init.candidate,
-                    });
-                }
-            }
-            RTCPeerConnectionEvent::OnSignalingStateChangeEvent(state) => {
-                shared
-                    .signaling
-                    .store(SignalingState::from(state) as i32, Ordering::Release);
-            }
-            RTCPeerConnectionEvent::OnIceGatheringStateChangeEvent(state) => {
-                shared
-                    .gathering
-                    .store(GatheringState::from(state) as i32, Ordering::Release);
-            }
-            RTCPeerConnectionEvent::OnIceConnectionStateChangeEvent(state) => {
-                if matches!(
-                    state,
-                    RTCIceConnectionState::Connected | RTCIceConnectionState::Completed
-                ) {
-                    core.handshake.set_ice_connected();
-                }
-            }
-            RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
-                let state = ConnectionState::from(state);
+            SessionEvent::State(state) => {
                 if state == ConnectionState::Connected {
                     core.connect_deadline = None;
                 }
@@ -90,30 +58,30 @@ impl Driver {
                             (old != ConnectionState::Closed as i32).then_some(state)
                         });
             }
-            RTCPeerConnectionEvent::OnDataChannel(event) => match event {
-                RTCDataChannelEvent::OnOpen(id) => {
-                    core.opened = true;
-                    if let Some(channel) = self.channel(core, id) {
-                        channel.opened();
-                    }
+            SessionEvent::Failed(why) => log::warn!("a connection failed: {why}"),
+            SessionEvent::ChannelOpen(id) => {
+                core.opened = true;
+                if let Some(channel) = self.channel(core, id) {
+                    channel.opened();
                 }
-                RTCDataChannelEvent::OnClosing(id) => {
-                    if let Some(channel) = core.channels.get(&id).and_then(WeakDataChannel::upgrade)
-                    {
-                        channel.state_changed(ChannelState::Closing);
-                    }
+            }
+            SessionEvent::RemoteChannel(id) => {
+                // Announced (or refused) here, before its first message.
+                let _ = self.channel(core, id);
+            }
+            SessionEvent::ChannelClosing(id) => {
+                if let Some(channel) = core.channels.get(&id).and_then(WeakDataChannel::upgrade) {
+                    channel.state_changed(ChannelState::Closing);
                 }
-                RTCDataChannelEvent::OnClose(id) => {
-                    let channel = core.channels.remove(&id);
-                    if let Some(channel) = channel.as_ref().and_then(WeakDataChannel::upgrade) {
-                        channel.state_changed(ChannelState::Closed);
-                    }
-                    core.remote.remove(&id);
-                    core.refused.remove(&id);
+            }
+            SessionEvent::ChannelClosed(id) => {
+                let channel = core.channels.remove(&id);
+                if let Some(channel) = channel.as_ref().and_then(WeakDataChannel::upgrade) {
+                    channel.state_changed(ChannelState::Closed);
                 }
-                _ => {}
-            },
-            _ => {}
+                core.remote.remove(&id);
+                core.refused.remove(&id);
+            }
         }
     }
 
@@ -137,19 +105,26 @@ impl Driver {
         if core.refused.contains(&id) {
             return None;
         }
-        let rtc = core.pc.data_channel(id)?;
+        let settings = core.pc.channel(id)?.settings.clone();
         let Some(slot) = self.shared.admit_remote_channel() else {
             core.refuse(id);
             return None;
         };
+        let millis = |value: u64| u16::try_from(value).unwrap_or(u16::MAX);
         let options = ChannelOptions {
-            ordered: rtc.ordered(),
-            max_packet_life_time: rtc.max_packet_life_time(),
-            max_retransmits: rtc.max_retransmits(),
-            protocol: rtc.protocol().to_owned(),
+            ordered: settings.ordered,
+            max_packet_life_time: match settings.reliability {
+                Reliability::Lifetime(lifetime) => Some(millis(lifetime.as_millis() as u64)),
+                _ => None,
+            },
+            max_retransmits: match settings.reliability {
+                Reliability::MaxRetransmits(count) => Some(millis(u64::from(count))),
+                _ => None,
+            },
+            protocol: settings.protocol,
             negotiated_id: None,
         };
-        let label = rtc.label().to_owned();
+        let label = settings.label;
         let channel = DataChannel::new(
             self.me.clone(),
             id,

@@ -9,25 +9,16 @@
 //! handshake message arrives that was already seen (a retransmission), it hands the copy back
 //! to be sent again. Once application data flows, the handshake is over and the guard stops.
 //!
-//! The peer's first flight can also arrive too early: its ICE agent may report connected (and
-//! its DTLS client send a ClientHello) before ours has selected a pair, and `rtc` drops DTLS
-//! that arrives before then. The client sends it again only a second later (libdatachannel's
-//! OpenSSL, like `rtc-dtls`, waits 1 s), so every setup with such a peer took a second. The
-//! guard keeps those early handshake datagrams, bounded, to be handed over once ICE connects.
+//! (The peer's first flight may also arrive before our ICE has selected a pair: the session
+//! answers it at once, over the path it came by; see `session`.)
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-
-use rtc::shared::TaggedBytesMut;
 
 /// Most datagrams and bytes of one flight kept (a flight with a certificate chain is a few
 /// datagrams; anything larger is not a handshake worth rescuing).
 const MAX_DATAGRAMS: usize = 16;
 const MAX_BYTES: usize = 64 * 1024;
-
-/// Most of the peer's handshake datagrams kept while our ICE has not connected, and bytes.
-const MAX_EARLY: usize = 4;
-const MAX_EARLY_BYTES: usize = 8 * 1024;
 
 /// A retransmitted flight arrives as several datagrams; one resend answers them all.
 const RESEND_GAP: Duration = Duration::from_millis(100);
@@ -56,10 +47,6 @@ pub(crate) struct HandshakeGuard {
     // When the peer's latest new handshake message arrived.
     peer_seq_at: Option<Instant>,
     last_resend: Option<Instant>,
-    // The peer's handshake datagrams that arrived before our ICE connected, and their bytes.
-    early: Vec<TaggedBytesMut>,
-    early_bytes: usize,
-    ice_connected: bool,
     done: bool,
 }
 
@@ -151,40 +138,6 @@ impl HandshakeGuard {
             }
             _ => None,
         }
-    }
-
-    /// Keeps a datagram of the peer's handshake that arrived before our ICE connected, which
-    /// the peer connection drops, to be handed over by [`take_early`](Self::take_early).
-    pub(crate) fn keep_if_early(&mut self, datagram: &TaggedBytesMut) {
-        if self.ice_connected
-            || self.done
-            || dtls_content(&datagram.message) != Some(HANDSHAKE)
-            || self.early.len() >= MAX_EARLY
-            || self.early_bytes + datagram.message.len() > MAX_EARLY_BYTES
-        {
-            return;
-        }
-        self.early_bytes += datagram.message.len();
-        self.early.push(TaggedBytesMut {
-            now: datagram.now,
-            transport: datagram.transport,
-            message: datagram.message.clone(),
-        });
-    }
-
-    /// Our ICE connected: from now on the peer connection takes DTLS itself.
-    pub(crate) fn set_ice_connected(&mut self) {
-        self.ice_connected = true;
-    }
-
-    /// Once ICE has connected, the peer's handshake datagrams that came before, to be handed
-    /// over (nothing before then, and nothing twice).
-    pub(crate) fn take_early(&mut self) -> Vec<TaggedBytesMut> {
-        if !self.ice_connected {
-            return Vec::new();
-        }
-        self.early_bytes = 0;
-        std::mem::take(&mut self.early)
     }
 
     /// The handshake is over: nothing more to keep.
@@ -286,49 +239,6 @@ mod tests {
         );
         assert!(guard.received(&record(HANDSHAKE, 0, 1), now).is_none());
         assert!(guard.flight.is_empty());
-    }
-
-    fn tagged(datagram: Vec<u8>) -> TaggedBytesMut {
-        crate::driver::tagged(
-            Instant::now(),
-            addr(1),
-            addr(2),
-            bytes::BytesMut::from(&datagram[..]),
-        )
-    }
-
-    #[test]
-    fn handshake_datagrams_before_ice_connects_are_kept_and_handed_over_once() {
-        let mut guard = HandshakeGuard::default();
-        let hello = record(HANDSHAKE, 0, 0);
-        guard.keep_if_early(&tagged(hello.clone()));
-        // Not the handshake: STUN, application data.
-        guard.keep_if_early(&tagged(vec![0, 1, 0, 0]));
-        guard.keep_if_early(&tagged(record(APPLICATION_DATA, 1, 0)));
-        assert!(guard.take_early().is_empty(), "not before ICE connects");
-        guard.set_ice_connected();
-        let early = guard.take_early();
-        assert_eq!(early.len(), 1);
-        assert_eq!(&early[0].message[..], &hello[..]);
-        // Once ICE has connected, the peer connection takes them itself.
-        guard.keep_if_early(&tagged(hello));
-        assert!(guard.take_early().is_empty());
-    }
-
-    #[test]
-    fn early_datagrams_are_bounded() {
-        let mut guard = HandshakeGuard::default();
-        for _ in 0..100 {
-            guard.keep_if_early(&tagged(record(HANDSHAKE, 0, 0)));
-        }
-        let mut big = record(HANDSHAKE, 0, 0);
-        big.resize(MAX_EARLY_BYTES + 1, 0);
-        let mut fresh = HandshakeGuard::default();
-        fresh.keep_if_early(&tagged(big));
-        guard.set_ice_connected();
-        fresh.set_ice_connected();
-        assert_eq!(guard.take_early().len(), MAX_EARLY);
-        assert!(fresh.take_early().is_empty());
     }
 
     #[test]

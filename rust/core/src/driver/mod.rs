@@ -1,19 +1,19 @@
-//! The driver of every connection: the sans-IO peer connection of the `rtc` crate, its
-//! sockets, its STUN and TURN servers and its timers.
+//! The driver of every connection: its sans-IO session (see `session`), its sockets, its STUN
+//! and TURN servers and its timers.
 //!
 //! A driver that hands every message across tasks and channels (caller -> driver task ->
 //! data-channel task -> application) wakes for each; on a 60 Hz mesh that cost ~55 us of CPU
-//! per message. Here the peer connection sits behind one lock: a send runs on the caller's
+//! per message. Here the session sits behind one lock: a send runs on the caller's
 //! thread down to the socket, a datagram is read, decrypted and put in its channel's inbox by
 //! the task that read it, and one more task per connection runs the protocol timers. No
 //! message crosses a thread on the way out, and one crossing on the way in.
 //!
 //! ```text
-//!   caller ── send ──────────────> peer connection ──> flush ──> sockets (GSO) / relays
+//!   caller ── send ──────────────> session ─────────> flush ──> sockets (GSO) / relays
 //!          └─ within COALESCE of a flush ─> outbox ──> (timer task's flush) ─┘
-//!   socket task ── datagram ──> servers? ──no──> peer connection ──> channel inboxes
+//!   socket task ── datagram ──> servers? ──no──> session ─────────> channel inboxes
 //!                                   └─yes─> TURN client: candidates, relayed datagrams
-//!   timer task ── deadline ──> peer connection + servers' timers ──> flush
+//!   timer task ── deadline ──> session + servers' timers ──> flush
 //!   resolve task ── server names ──> servers asked once gathering starts
 //! ```
 
@@ -39,16 +39,11 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use rtc::data_channel::RTCDataChannelId;
-use rtc::peer_connection::event::RTCPeerConnectionEvent;
-use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::ice::candidate::unmarshal_candidate;
 use rtc::peer_connection::transport::RTCIceCandidateInit;
-use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
-use rtc::sansio::Protocol;
-use rtc::statistics::StatsSelector;
-use rtc::statistics::report::RTCStatsReport;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -65,7 +60,9 @@ use crate::conditions::{LinkSimulator, NetworkConditions};
 use crate::connection_shared::ConnectionShared;
 use crate::error::{Error, Result};
 use crate::runtime::Runtime;
+use crate::session::Session;
 use crate::state::{ChannelState, ConnectionState, GatheringState};
+use crate::stats::ConnectionStats;
 use handshake::HandshakeGuard;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 /// Datagrams read per pass before the protocol's output is flushed: enough to batch a burst's
@@ -79,7 +76,7 @@ const READ_BATCH: usize = 64;
 const COALESCE: Duration = Duration::from_micros(20);
 
 struct Core {
-    pc: RTCPeerConnection,
+    pc: Session,
     // Held weakly: a channel whose every handle is gone (an in-band one the application
     // ignored, say) is closed rather than filled for nobody.
     channels: HashMap<RTCDataChannelId, WeakDataChannel>,
@@ -121,13 +118,8 @@ struct Core {
     // `opened` when it does, so that the flush sending the last handshake answer still copies.
     setting_up: bool,
     opened: bool,
-    // Datagrams the peer connection has produced: a flush that adds none after a write left
-    // the message waiting for window.
-    pc_datagrams: u64,
-    // Sends recent datagrams again when reliable data stays unacknowledged (see `probe`), with
-    // the round trip it last read from the stats.
+    // Sends recent datagrams again when reliable data stays unacknowledged (see `probe`).
     probe: probe::TailProbe,
-    rtt_read: Option<Instant>,
     // Sends the datagrams of a sparse reliable message twice (see `copies`).
     copies: copies::ReliableCopies,
 }
@@ -149,9 +141,7 @@ impl Core {
     fn refuse(&mut self, id: RTCDataChannelId) {
         self.channels.remove(&id);
         self.refused.insert(id);
-        if let Some(mut rtc) = self.pc.data_channel(id) {
-            let _ = rtc.close();
-        }
+        self.pc.close_channel(Instant::now(), id);
     }
 }
 
@@ -182,7 +172,7 @@ impl Driver {
     /// its servers have names, their resolution.
     pub(crate) fn start(
         runtime: &Runtime,
-        pc: RTCPeerConnection,
+        pc: Session,
         addresses: &[SocketAddr],
         plan: Plan,
         limits: Limits,
@@ -228,10 +218,8 @@ impl Driver {
                 outbox: Outbox::default(),
                 setting_up: true,
                 opened: false,
-                pc_datagrams: 0,
                 probe: probe::TailProbe::default(),
                 copies: copies::ReliableCopies::new(Instant::now()),
-                rtt_read: None,
             }),
             sockets,
             shared,
@@ -272,59 +260,35 @@ impl Driver {
     /// Creates an offer and applies it locally; returns its SDP.
     pub(crate) fn create_offer(&self) -> Result<String> {
         let mut core = self.lock()?;
-        let offer = core
-            .pc
-            .create_offer(None)
-            .map_err(|e| Error::InvalidState(e.to_string()))?;
-        let sdp = offer.sdp.clone();
-        core.pc
-            .set_local_description(Instant::now(), offer)
-            .map_err(|e| Error::InvalidState(e.to_string()))?;
+        let sdp = core.pc.create_offer().map_err(Error::from)?;
+        // Candidates trickle after the description, as the peer's signaling expects them.
         self.gather(&mut core);
         self.settle(&mut core);
         Ok(sdp)
     }
 
-    /// Applies a description made elsewhere as the local one.
-    pub(crate) fn set_local_description(&self, desc: RTCSessionDescription) -> Result<()> {
-        let mut core = self.lock()?;
-        core.pc
-            .set_local_description(Instant::now(), desc)
-            .map_err(|e| Error::InvalidSdp(e.to_string()))?;
-        self.gather(&mut core);
-        self.settle(&mut core);
-        Ok(())
+    /// A description made elsewhere cannot be the local one: the session writes its own.
+    pub(crate) fn set_local_description(&self) -> Result<()> {
+        let _core = self.lock()?;
+        Err(Error::InvalidSdp(
+            "only a description this connection created can be applied locally".into(),
+        ))
     }
 
     /// Applies the remote description; a remote offer is answered and the answer applied.
     /// Returns the answer's SDP, if one was made.
-    pub(crate) fn set_remote_description(
-        &self,
-        desc: RTCSessionDescription,
-        answer: bool,
-    ) -> Result<Option<String>> {
+    pub(crate) fn set_remote_description(&self, sdp: &str, answer: bool) -> Result<Option<String>> {
         let mut core = self.lock()?;
         let now = Instant::now();
-        core.pc
-            .set_remote_description(now, desc)
-            .map_err(|e| Error::InvalidSdp(e.to_string()))?;
+        let made = core.pc.set_remote(now, sdp, answer).map_err(Error::from)?;
+        if answer {
+            self.gather(&mut core);
+        }
         if core.connect_deadline.is_none()
             && ConnectionState::from_i32(self.shared.connection.load(Ordering::Acquire))
                 != Some(ConnectionState::Connected)
         {
             core.connect_deadline = Some(now + core.connect_timeout);
-        }
-        let mut made = None;
-        if answer {
-            let answer = core
-                .pc
-                .create_answer(None)
-                .map_err(|e| Error::InvalidSdp(e.to_string()))?;
-            made = Some(answer.sdp.clone());
-            core.pc
-                .set_local_description(now, answer)
-                .map_err(|e| Error::InvalidSdp(e.to_string()))?;
-            self.gather(&mut core);
         }
         self.settle(&mut core);
         Ok(made)
@@ -345,10 +309,10 @@ impl Driver {
         }
         let mut core = self.lock()?;
         core.pc
-            .add_remote_candidate(candidate)
-            .map_err(|e| Error::InvalidCandidate(e.to_string()))?;
+            .add_remote_candidate(&candidate.candidate)
+            .map_err(Error::from)?;
         // Checks of the new pair start on the next timer; run it now rather than an interval later.
-        timers_ran(core.pc.handle_timeout(Instant::now()));
+        core.pc.handle_timeout(Instant::now());
         self.settle(&mut core);
         Ok(())
     }
@@ -362,9 +326,8 @@ impl Driver {
         let mut core = self.lock()?;
         let id = core
             .pc
-            .create_data_channel(label, Some(options.to_init()))
-            .map_err(|e| Error::InvalidParameter(e.to_string()))?
-            .id();
+            .create_channel(options.to_settings(label))
+            .map_err(Error::from)?;
         let channel = DataChannel::new(
             self.me.clone(),
             id,
@@ -391,9 +354,9 @@ impl Driver {
     }
 
     /// Statistics of the transport and the selected pair.
-    pub(crate) fn stats(&self) -> Result<RTCStatsReport> {
-        let mut core = self.lock()?;
-        Ok(core.pc.get_stats(Instant::now(), StatsSelector::None))
+    pub(crate) fn stats(&self) -> Result<ConnectionStats> {
+        let core = self.lock()?;
+        Ok(core.pc.stats(Instant::now()))
     }
 
     /// Closes the connection: the peer is told at once (SCTP ABORT, DTLS close_notify), the
@@ -404,7 +367,7 @@ impl Driver {
             if core.closed {
                 return;
             }
-            let _ = core.pc.close();
+            core.pc.close(Instant::now());
             core.servers.close(Instant::now());
             self.flush(&mut core);
             core.streams.clear();
@@ -428,16 +391,14 @@ impl Driver {
             return;
         }
         core.gathering = Gathering::Hosts;
-        // Reported here: the peer connection reports only the end.
+        // Reported here, as is its end.
         self.shared
             .gathering
             .store(GatheringState::Gathering as i32, Ordering::Release);
         if !core.relay_only {
             for socket in &self.sockets {
-                if let Some(candidate) = gather::host_candidate(socket.local)
-                    && let Err(e) = core.pc.add_local_candidate(candidate)
-                {
-                    log::warn!("the host candidate of {} was refused: {e}", socket.local);
+                if let Some(candidate) = gather::host_candidate(socket.local) {
+                    self.local_candidate(core, candidate);
                 }
             }
         }
@@ -445,7 +406,7 @@ impl Driver {
     }
 
     /// Asks the servers once their names are resolved, and completes gathering once they have
-    /// all answered. Returns whether the peer connection has something new to report.
+    /// all answered. Returns whether there is something new to report.
     fn gather_servers(&self, core: &mut Core) -> bool {
         if core.gathering == Gathering::Hosts && !core.resolving {
             let locals: Vec<SocketAddr> = self.sockets.iter().map(|s| s.local).collect();
@@ -456,36 +417,58 @@ impl Driver {
         }
         if core.gathering == Gathering::Servers && core.servers.finished() {
             core.gathering = Gathering::Complete;
-            let _ = core.pc.add_local_candidate(RTCIceCandidateInit::default());
+            core.pc.gathering_done();
+            self.shared
+                .gathering
+                .store(GatheringState::Complete as i32, Ordering::Release);
             return true;
         }
         false
     }
 
-    /// Hands a datagram from the peer (directly or through a relay) to the peer connection,
+    /// Gives the session a candidate we gathered, and signals it.
+    fn local_candidate(&self, core: &mut Core, candidate: RTCIceCandidateInit) {
+        let line = candidate.candidate.trim_start_matches("candidate:");
+        let parsed = match unmarshal_candidate(line) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                log::warn!("a local candidate was refused: {e}");
+                return;
+            }
+        };
+        if let Some(line) = core.pc.add_local_candidate(parsed) {
+            let media = self.shared.mid.lock().clone();
+            self.shared
+                .push(crate::connection_shared::ConnectionEvent::IceCandidate {
+                    media,
+                    index: 0,
+                    name: format!("candidate:{line}"),
+                });
+        }
+    }
+
+    /// Hands a datagram from the peer (directly or through a relay) to the session,
     /// and has our last handshake flight sent again if the datagram shows it was lost.
     fn receive(&self, core: &mut Core, datagram: TaggedBytesMut) {
         self.shared.heard(datagram.now);
         if let Some(flight) = core.handshake.received(&datagram.message, datagram.now) {
             core.resend.extend_from_slice(flight);
         }
-        core.handshake.keep_if_early(&datagram);
-        let from = datagram.transport.peer_addr;
-        if let Err(e) = core.pc.handle_read(datagram) {
-            // What anyone can send: a debug record, not a warning a flood could repeat.
-            log::debug!("a datagram from {from} was dropped: {e}");
-        }
+        core.pc.handle_read(
+            datagram.now,
+            datagram.transport.local_addr,
+            datagram.transport.peer_addr,
+            &datagram.message,
+        );
     }
 
-    /// Hands what the servers produced to the peer connection: candidates, and datagrams their
+    /// Hands what the servers produced to the session: candidates, and datagrams their
     /// relays forwarded. Returns whether there was any.
     fn serve(&self, core: &mut Core) -> bool {
         let mut any = false;
         while let Some(candidate) = core.servers.poll_candidate() {
             any = true;
-            if let Err(e) = core.pc.add_local_candidate(candidate) {
-                log::warn!("a server's candidate was refused: {e}");
-            }
+            self.local_candidate(core, candidate);
         }
         while let Some(datagram) = core.servers.poll_received() {
             any = true;
@@ -504,36 +487,17 @@ impl Driver {
         // few passes end it; the bound only guards against a protocol that keeps producing.
         for _ in 0..4 {
             let mut busy = false;
-            let mut advanced = false;
+            busy |= self.deliver(core);
             while let Some(event) = core.pc.poll_event() {
                 busy = true;
-                advanced |= matches!(
-                    event,
-                    RTCPeerConnectionEvent::OnIceConnectionStateChangeEvent(_)
-                        | RTCPeerConnectionEvent::OnConnectionStateChangeEvent(_)
-                );
                 self.on_event(core, event);
             }
-            if advanced {
-                // ICE connecting starts DTLS and DTLS completing starts SCTP, but their first
-                // packets leave only from a timer pass: run one now rather than at the next
-                // retransmission deadline.
-                timers_ran(core.pc.handle_timeout(Instant::now()));
-                for mut datagram in core.handshake.take_early() {
-                    datagram.now = Instant::now();
-                    if let Err(e) = core.pc.handle_read(datagram) {
-                        log::debug!("an early handshake datagram was dropped: {e}");
-                    }
-                }
-            }
             busy |= self.serve(core);
-            busy |= self.deliver(core);
             busy |= self.flush(core);
             if !busy {
                 break;
             }
         }
-        self.send_held(core);
         self.watch_reliable(core);
         self.settle_deadline(core);
     }
@@ -569,49 +533,39 @@ impl Carrier for Driver {
         let mut guard = self.lock()?;
         let core = &mut *guard;
         let queued = core.outbox.bytes(id);
-        let mut channel = core.pc.data_channel(id).ok_or(Error::Closed)?;
-        if channel.outstanding_bytes() + queued + data.len() > self.send_buffer_limit {
+        core.pc.check_send(id, data.len()).map_err(Error::from)?;
+        let (total, capacity) = core.pc.buffered_total();
+        if core.pc.buffered_amount(id) + queued + data.len() > self.send_buffer_limit
+            || total + core.outbox.total() + data.len() > capacity
+        {
             return Err(Error::BufferFull);
         }
-        if channel.max_packet_life_time().is_none() && channel.max_retransmits().is_none() {
+        if core.pc.is_reliable(id) {
             core.probe.reliable_sent();
             core.copies.reliable_sent();
         }
-        let text = std::str::from_utf8(data).ok().filter(|_| is_string);
+        let is_string = is_string && std::str::from_utf8(data).is_ok();
+        let data = Bytes::copy_from_slice(data);
         let now = Instant::now();
-        let holding = core.outbox.holding(id);
-        if holding || core.flush_pending || now.duration_since(core.last_flush) < COALESCE {
-            core.outbox
-                .push(&mut core.pc, id, data, text.is_some(), now)?;
-            if !holding && !core.flush_pending {
+        if core.flush_pending || now.duration_since(core.last_flush) < COALESCE {
+            core.outbox.push(id, data, is_string);
+            if !core.flush_pending {
                 core.flush_pending = true;
                 self.wake.notify_one();
             }
             return Ok(());
         }
-        let sent = match text {
-            Some(text) => channel.send_text(now, text),
-            None => channel.send(now, BytesMut::from(data)),
-        };
-        sent.map_err(|e| crate::error::from_send(e, data.len(), crate::config::MAX_MESSAGE_SIZE))?;
-        let before = core.pc_datagrams;
+        core.pc.send(id, data, is_string).map_err(Error::from)?;
         self.flush(core);
-        if core.pc_datagrams == before {
-            // Nothing left: the message waits in SCTP for window (see `outbox`).
-            core.outbox.start_holding(&mut core.pc, id);
-        }
         self.settle_deadline(core);
         Ok(())
     }
 
     /// Bytes sent on channel `id` that SCTP has not yet released.
     fn buffered_amount(&self, id: RTCDataChannelId) -> usize {
-        let mut core = self.core.lock();
+        let core = self.core.lock();
         let queued = core.outbox.bytes(id);
-        core.pc
-            .data_channel(id)
-            .map_or(0, |channel| channel.outstanding_bytes())
-            + queued
+        core.pc.buffered_amount(id) + queued
     }
 
     /// Starts closing channel `id`.
@@ -621,9 +575,7 @@ impl Carrier for Driver {
         };
         // What the channel still has queued leaves before its close.
         self.flush(&mut core);
-        if let Some(mut channel) = core.pc.data_channel(id) {
-            let _ = channel.close();
-        }
+        core.pc.close_channel(Instant::now(), id);
         self.settle(&mut core);
     }
 }
@@ -640,23 +592,4 @@ fn tagged(now: Instant, local: SocketAddr, peer: SocketAddr, message: BytesMut) 
         },
         message,
     }
-}
-
-/// Logs a failed pass of the protocol's timers (a broken state, not anything remote sent).
-fn timers_ran(result: std::result::Result<(), rtc::shared::error::Error>) {
-    if let Err(e) = result {
-        log::warn!("the connection's timers failed: {e}");
-    }
-}
-
-/// A builder for the sans-IO peer connection; kept here so `connection` names no `rtc` builder.
-pub(crate) fn build(
-    configuration: rtc::peer_connection::configuration::RTCConfiguration,
-    settings: rtc::peer_connection::configuration::setting_engine::SettingEngine,
-) -> Result<RTCPeerConnection> {
-    RTCPeerConnectionBuilder::new()
-        .with_configuration(configuration)
-        .with_setting_engine(settings)
-        .build(Instant::now())
-        .map_err(|e| Error::InvalidConfig(e.to_string()))
 }

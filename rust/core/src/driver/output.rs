@@ -1,4 +1,4 @@
-//! What leaves a connection: the peer connection's datagrams (through a TURN relay when sent
+//! What leaves a connection: the session's datagrams (through a TURN relay when sent
 //! from one, resent when a handshake flight was lost), the servers' (over a socket or a TURN
 //! stream), all through the network simulator when conditions are set, in segmented sends.
 
@@ -6,29 +6,21 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use rtc::sansio::Protocol;
 use rtc::shared::TaggedBytesMut;
 
 use super::sockets::Run;
 use super::{Core, Driver, handshake};
-use rtc::statistics::StatsSelector;
-
-use crate::state::ConnectionState;
-use crate::stats::ConnectionStats;
-
-/// How often the probe's round trip is read from the stats (a full report: not every pass).
-const RTT_READ: std::time::Duration = std::time::Duration::from_secs(5);
 use crate::conditions::{Datagram, LinkSimulator};
 
 /// How many times each DTLS datagram leaves while the connection sets up: its handshake, then
-/// SCTP's (INIT to COOKIE-ACK, inside DTLS). Each side's timers wait a whole second before
-/// sending a lost one again (fixed in `rtc`), so at 5% loss about one setup in three paid a
-/// second or more; three copies make a lost step rare (0.0125% at 5% loss) for a few kilobytes.
+/// SCTP's (INIT to COOKIE-ACK, inside DTLS). DTLS waits a whole second before sending a lost
+/// flight again (fixed in `rtc`), so at 5% loss about one setup in three paid a second or
+/// more; three copies make a lost step rare (0.0125% at 5% loss) for a few kilobytes.
 /// The receiver drops the spare copies (DTLS replay protection, handshake sequence numbers).
 const SETUP_COPIES: usize = 3;
 
 impl Driver {
-    /// Sends every queued datagram: the peer connection's (through a relay when sent from
+    /// Sends every queued datagram: the session's (through a relay when sent from
     /// one) and the servers'. Returns whether there was any.
     pub(super) fn flush(&self, core: &mut Core) -> bool {
         core.flush_pending = false;
@@ -37,8 +29,7 @@ impl Driver {
         // send: the kernel walks its stack once for the run, not once per datagram.
         let mut run = Run::default();
         let now = Instant::now();
-        let wrote = core.outbox.write(&mut core.pc, now);
-        let before = core.pc_datagrams;
+        core.outbox.write(&mut core.pc, now);
         let due = core.copies.due(now);
         for (from, to, bytes) in core.probe.due(now).into_iter().chain(due) {
             any = true;
@@ -50,18 +41,12 @@ impl Driver {
             let datagram = super::tagged(now, from, to, BytesMut::from(&bytes[..]));
             self.emit(core, &mut run, now, datagram);
         }
-        while let Some(datagram) = core.pc.poll_write() {
+        while let Some((from, to, bytes)) = core.pc.poll_transmit(now) {
             any = true;
-            core.pc_datagrams += 1;
+            let datagram = super::tagged(now, from, to, BytesMut::from(&bytes[..]));
             self.emit(core, &mut run, now, datagram);
         }
         core.copies.flushed();
-        if core.pc_datagrams == before {
-            // What was written found no window (see `outbox`).
-            for id in wrote {
-                core.outbox.start_holding(&mut core.pc, id);
-            }
-        }
         if core.opened {
             core.setting_up = false;
         }
@@ -92,58 +77,25 @@ impl Driver {
         any
     }
 
-    /// After a pass, held messages go out newest first for as long as the window takes them;
-    /// the one it no longer takes waits in SCTP for the next acknowledgement (see `outbox`).
-    pub(super) fn send_held(&self, core: &mut Core) {
-        loop {
-            if !core.outbox.write_newest_held(&mut core.pc, Instant::now()) {
-                core.outbox.stop_holding();
-                return;
-            }
-            let before = core.pc_datagrams;
-            self.flush(core);
-            if core.pc_datagrams == before {
-                return;
-            }
-        }
-    }
-
     /// After a pass: tells the probe how much reliable data is unacknowledged, and every few
     /// seconds the round trip the stats measured.
     pub(super) fn watch_reliable(&self, core: &mut Core) {
         let now = Instant::now();
         let mut outstanding = 0;
         for &id in core.channels.keys() {
-            if let Some(channel) = core.pc.data_channel(id)
-                && channel.max_packet_life_time().is_none()
-                && channel.max_retransmits().is_none()
-            {
-                outstanding += channel.outstanding_bytes();
+            if core.pc.is_reliable(id) {
+                outstanding += core.pc.buffered_amount(id);
             }
         }
         if outstanding > 0
-            && core
-                .rtt_read
-                .is_none_or(|at| now.duration_since(at) > RTT_READ)
+            && let Some(rtt) = core.pc.round_trip()
         {
-            core.rtt_read = Some(now);
-            let report = core.pc.get_stats(now, StatsSelector::None);
-            // Only the round trip is read; the state does not matter to it.
-            let stats = ConnectionStats::from_report(&report, ConnectionState::Connected);
-            if let Some(rtt) = stats.round_trip_time {
-                core.probe.set_rtt(rtt);
-            }
+            core.probe.set_rtt(rtt);
         }
         core.probe.observe(outstanding, now);
     }
 
-    /// Before input that may acknowledge data: each holding channel's newest message goes
-    /// into SCTP, which grows its window only when data waits for it.
-    pub(super) fn offer_held(&self, core: &mut Core, now: Instant) {
-        core.outbox.offer_newest(&mut core.pc, now);
-    }
-
-    /// Sends a datagram of the peer connection: through its relay when sent from one.
+    /// Sends a datagram of the session: through its relay when sent from one.
     fn emit(&self, core: &mut Core, run: &mut Run, now: Instant, datagram: TaggedBytesMut) {
         let transport = datagram.transport;
         core.handshake
@@ -180,7 +132,7 @@ impl Driver {
         self.route(core, run, now, datagram);
     }
 
-    /// Sends a datagram of the peer connection through its relay when sent from one, else
+    /// Sends a datagram of the session through its relay when sent from one, else
     /// from its socket.
     fn route(&self, core: &mut Core, run: &mut Run, now: Instant, datagram: TaggedBytesMut) {
         if core.servers.is_relay(datagram.transport.local_addr) {

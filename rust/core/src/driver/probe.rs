@@ -1,8 +1,9 @@
-//! Recovers a lost reliable message in about a round trip, not a second.
+//! Brings traffic back soon after an outage, and a lost tail in about a round trip.
 //!
-//! `rtc-sctp` fixes its minimum retransmission timeout at 1 s: a lost message that fast
-//! retransmit does not cover (the tail of a burst, a lost retransmission, everything after an
-//! outage) waits at least that long. This probe, sans-IO, watches from outside: it keeps the
+//! The association's retransmission timer doubles on each expiry, up to a second: after an
+//! outage the first retransmission that gets through may come a second after the link is back,
+//! and a lone lost message waits at least the 200 ms floor. This probe, sans-IO, watches from
+//! outside: it keeps the
 //! last DTLS application datagrams sent, and when reliable data has stayed unacknowledged for a
 //! round trip plus the peer's delayed acknowledgement, it has them sent again. The peer's DTLS
 //! drops the copies it already has (replay protection); a lost one arrives, and SCTP's
@@ -21,8 +22,9 @@ const KEPT_BYTES: usize = 64 * 1024;
 const PROBE_BYTES: usize = 16 * 1024;
 const PING_BYTES: usize = 2 * 1024;
 const FULL_EVERY: u32 = 3;
-/// The peer acknowledges a lone message only after its delayed-acknowledgement timer
-/// (200 ms in `rtc-sctp`); a probe before that would resend what is merely unacknowledged yet.
+/// The peer acknowledges a lone message only after its delayed-acknowledgement timer (up to
+/// 200 ms: ours is 20 ms, webrtc-rs's 200); a probe before that would resend what is merely
+/// unacknowledged yet.
 const DELAYED_ACK: Duration = Duration::from_millis(200);
 const MARGIN: Duration = Duration::from_millis(20);
 /// Probes while nothing is acknowledged come at least this often, so traffic resumes within
@@ -91,7 +93,7 @@ impl TailProbe {
         self.rtt = rtt;
     }
 
-    /// After a pass of the protocol: the reliable bytes still unacknowledged. `rtc-sctp` also
+    /// After a pass of the protocol: the reliable bytes still unacknowledged. SCTP also
     /// releases data the peer acknowledged beyond a gap, so a fall in them is no sign the oldest
     /// got through; only a fall below the level the stall began at is.
     pub(crate) fn observe(&mut self, outstanding: usize, now: Instant) {

@@ -4,7 +4,7 @@
 //! Every server is spoken to through `rtc`'s TURN client, one per local socket and server
 //! address: a STUN server answers one Binding request (a server-reflexive candidate), a TURN
 //! server makes an allocation (a relayed candidate) that the client keeps refreshed, with a
-//! permission and a channel per peer. The peer connection sees a relay as one more local
+//! permission and a channel per peer. The session sees a relay as one more local
 //! address: what ICE sends from it goes to [`Servers::send`], and what the relay forwards to
 //! us comes back from [`Servers::poll_received`] addressed to it.
 //!
@@ -291,12 +291,12 @@ impl Servers {
         self.transmits.pop_front()
     }
 
-    /// A candidate gathered from a server, for the peer connection.
+    /// A candidate gathered from a server, for the session.
     pub(crate) fn poll_candidate(&mut self) -> Option<RTCIceCandidateInit> {
         self.candidates.pop_front()
     }
 
-    /// A datagram a relay forwarded to us, addressed to the relay, for the peer connection.
+    /// A datagram a relay forwarded to us, addressed to the relay, for the session.
     pub(crate) fn poll_received(&mut self) -> Option<TaggedBytesMut> {
         self.received.pop_front()
     }
@@ -532,7 +532,7 @@ mod tests {
     fn only_the_servers_own_answers_are_taken() {
         let (mut servers, id) = started();
         // An ICE check from the server's address, a response to a request it never sent, the
-        // right response from another address, and DTLS: all the peer connection's.
+        // right response from another address, and DTLS: all the session's.
         let others = [
             datagram(addr(SERVER), addr(LOCAL), &stun(BINDING_REQUEST, id, None)),
             datagram(

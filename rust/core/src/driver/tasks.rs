@@ -6,7 +6,6 @@ use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use bytes::BytesMut;
-use rtc::sansio::Protocol;
 
 use std::sync::atomic::Ordering;
 
@@ -17,7 +16,7 @@ use crate::state::ConnectionState;
 
 /// Reads one socket: what is waiting (several datagrams per system call where the kernel
 /// batches), then one pass of the protocol over them. A datagram from a server is its TURN
-/// client's; the rest are the peer connection's.
+/// client's; the rest are the session's.
 pub(super) async fn read_loop(driver: Weak<Driver>, index: usize) {
     let Some(socket) = driver.upgrade().map(|d| d.sockets[index].recv.clone()) else {
         return;
@@ -40,7 +39,6 @@ pub(super) async fn read_loop(driver: Weak<Driver>, index: usize) {
             return;
         }
         let now = Instant::now();
-        driver.offer_held(&mut core, now);
         for (message, peer_addr) in batch.drain(..) {
             let datagram = super::tagged(now, local, peer_addr, message);
             if let Some(datagram) = core.servers.handle_read(datagram) {
@@ -95,8 +93,7 @@ pub(super) async fn timer_loop(driver: Arc<Driver>) {
         }
         if core.deadline.is_some_and(|deadline| deadline <= now) {
             if core.pc.poll_timeout().is_some_and(|due| due <= now) {
-                driver.offer_held(&mut core, now);
-                super::timers_ran(core.pc.handle_timeout(now));
+                core.pc.handle_timeout(now);
             }
             if core.servers.poll_timeout().is_some_and(|due| due <= now) {
                 core.servers.handle_timeout(now);
@@ -146,7 +143,6 @@ pub(super) fn stream_received(driver: &Weak<Driver>, from: SocketAddr, message: 
         return false;
     }
     let now = Instant::now();
-    driver.offer_held(&mut core, now);
     let datagram = super::tagged(now, local, from, message);
     if core.servers.handle_read(datagram).is_some() {
         log::debug!("a TURN stream brought a message no request of ours awaits; dropped");

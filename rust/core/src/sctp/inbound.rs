@@ -59,6 +59,8 @@ pub(crate) struct Inbound {
     pub(crate) ack_now: bool,
     /// Packets with DATA since the last SACK.
     pub(crate) unacked_packets: u32,
+    /// The window the last SACK advertised.
+    advertised: u32,
 }
 
 impl Inbound {
@@ -75,6 +77,7 @@ impl Inbound {
             duplicates: Vec::new(),
             ack_now: false,
             unacked_packets: 0,
+            advertised: buffer as u32,
         }
     }
 
@@ -274,6 +277,11 @@ impl Inbound {
     pub(crate) fn take(&mut self) -> Option<Message> {
         let message = self.delivered.pop_front()?;
         self.held -= message.data.len();
+        // A window that has opened by a quarter of the buffer is announced at once: a sender
+        // facing a closed window otherwise learns of it only from its next retransmission.
+        if self.a_rwnd() >= self.advertised.saturating_add(self.buffer as u32 / 4) {
+            self.ack_now = true;
+        }
         Some(message)
     }
 
@@ -304,9 +312,10 @@ impl Inbound {
         }
         self.ack_now = false;
         self.unacked_packets = 0;
+        self.advertised = self.a_rwnd();
         Sack {
             cumulative: base as u32,
-            a_rwnd: self.a_rwnd(),
+            a_rwnd: self.advertised,
             gaps,
             duplicates: std::mem::take(&mut self.duplicates),
         }
@@ -434,5 +443,24 @@ mod tests {
             inbound.on_data(chunk(2, 0, false, true, true, "6789")),
             Err(Violation::MessageTooLarge)
         );
+    }
+
+    #[test]
+    fn a_window_that_reopens_is_announced_without_waiting_for_data() {
+        let mut inbound = Inbound::new(4000, 1 << 16);
+        inbound.start(1);
+        for tsn in 1..4 {
+            inbound
+                .on_data(chunk(tsn, 0, true, true, true, &"x".repeat(1000)))
+                .unwrap();
+        }
+        assert_eq!(inbound.sack().a_rwnd, 1000);
+        assert!(!inbound.ack_due_now());
+        inbound.take();
+        assert!(
+            inbound.ack_due_now(),
+            "2,000 bytes free again: worth a SACK"
+        );
+        assert_eq!(inbound.sack().a_rwnd, 2000);
     }
 }

@@ -4,7 +4,7 @@
 //! acknowledgements instead of the timer.
 //!
 //! ```text
-//!            send(stream, ppid, bytes, ordered, reliability)      poll_event() -> Event
+//!            send(stream, ppid, bytes, ordered, reliability)   poll_event, poll_message
 //!                         |                                              ^
 //!                         v                                              |
 //!   +------------------ Association (handshake, tags, timers) ---------------------+
@@ -28,13 +28,11 @@
 //! Every input is checked before use: a packet that does not decode, carries the wrong tag,
 //! acknowledges what was never sent or exceeds the buffer is dropped, never panics.
 
-// Wired into the driver with a peer connection assembled from ICE and DTLS.
-#![cfg_attr(not(test), allow(dead_code))]
-
 mod crc32c;
 mod inbound;
 mod outbound;
 mod rto;
+mod streams;
 mod wire;
 
 #[cfg(test)]
@@ -98,8 +96,6 @@ impl Default for Config {
 pub(crate) enum Event {
     /// The handshake completed: messages flow.
     Connected,
-    /// A message arrived.
-    Message(Message),
     /// The peer reset a stream it sent on (a data channel closing).
     StreamReset(u16),
     /// The peer aborted or shut down the association.
@@ -149,6 +145,8 @@ pub(crate) struct Association {
     events: VecDeque<Event>,
     next_reset_request: u32,
     reset_pending: Option<ResetRequest>,
+    /// Streams to reset in the next request.
+    reset_queue: Vec<u16>,
     reset_deadline: Option<Instant>,
     /// Streams the peer asked to reset after a TSN not yet received: (request, last TSN,
     /// streams).
@@ -190,6 +188,7 @@ impl Association {
             events: VecDeque::new(),
             next_reset_request: 0,
             reset_pending: None,
+            reset_queue: Vec::new(),
             reset_deadline: None,
             peer_resets: Vec::new(),
             peer_forward_tsn: false,
@@ -228,6 +227,7 @@ impl Association {
         self.state == State::Established
     }
 
+    #[cfg(test)]
     pub(crate) fn is_closed(&self) -> bool {
         self.state == State::Closed
     }
@@ -256,8 +256,19 @@ impl Association {
         self.outbound.send(stream, ppid, data, ordered, reliability)
     }
 
+    /// The smoothed round trip, once measured.
+    pub(crate) fn round_trip(&self) -> Option<Duration> {
+        self.rto.srtt()
+    }
+
+    #[cfg(test)]
     pub(crate) fn stats(&self) -> outbound::OutboundStats {
         self.outbound.stats
+    }
+
+    /// Bytes of all messages not yet acknowledged.
+    pub(crate) fn buffered(&self) -> usize {
+        self.outbound.buffered()
     }
 
     /// Bytes of a stream's messages not yet acknowledged.
@@ -268,18 +279,26 @@ impl Association {
     /// Asks the peer to reset streams we send on (closing data channels); their sequence
     /// numbers start again at 0 once it agrees.
     pub(crate) fn reset_streams(&mut self, now: Instant, streams: &[u16]) {
-        if self.reset_pending.is_some() || streams.is_empty() {
-            // One request at a time (RFC 6525 §5.1.1); callers retry later.
-            return;
-        }
         for &stream in streams {
             self.outbound.reset_stream(stream);
+            if !self.reset_queue.contains(&stream) {
+                self.reset_queue.push(stream);
+            }
+        }
+        self.start_reset(now);
+    }
+
+    /// Sends the queued stream resets as one request, unless one is out already: RFC 6525
+    /// §5.1.1 allows one at a time, so those queued meanwhile go in the next.
+    fn start_reset(&mut self, now: Instant) {
+        if self.reset_pending.is_some() || self.reset_queue.is_empty() {
+            return;
         }
         self.next_reset_request = self.next_reset_request.wrapping_add(1);
         self.reset_pending = Some(ResetRequest {
             request: self.next_reset_request,
             last_tsn: self.outbound.last_assigned_tsn(),
-            streams: streams.to_vec(),
+            streams: std::mem::take(&mut self.reset_queue),
         });
         self.reset_deadline = Some(now);
     }
@@ -294,10 +313,13 @@ impl Association {
     }
 
     pub(crate) fn poll_event(&mut self) -> Option<Event> {
-        if let Some(event) = self.events.pop_front() {
-            return Some(event);
-        }
-        self.inbound.take().map(Event::Message)
+        self.events.pop_front()
+    }
+
+    /// The next message received. Messages not taken count against the window the peer is
+    /// given: a reader that stops taking them slows the peer down.
+    pub(crate) fn poll_message(&mut self) -> Option<Message> {
+        self.inbound.take()
     }
 
     /// Takes a packet the peer sent.
@@ -356,7 +378,7 @@ impl Association {
                     }
                 }
                 Chunk::Heartbeat(info) => self.control.push_back(Chunk::HeartbeatAck(info)),
-                Chunk::Reconfig(params) => self.on_reconfig(params),
+                Chunk::Reconfig(params) => self.on_reconfig(now, params),
                 Chunk::Abort { .. } => {
                     self.state = State::Closed;
                     self.events.push_back(Event::Closed);
@@ -477,7 +499,7 @@ impl Association {
         self.events.push_back(Event::Connected);
     }
 
-    fn on_reconfig(&mut self, params: Vec<Reconfig>) {
+    fn on_reconfig(&mut self, now: Instant, params: Vec<Reconfig>) {
         if self.state != State::Established {
             return;
         }
@@ -512,6 +534,7 @@ impl Association {
                     {
                         self.reset_pending = None;
                         self.reset_deadline = None;
+                        self.start_reset(now);
                     }
                 }
                 Reconfig::Other {
@@ -615,6 +638,7 @@ impl Association {
                 chunks.push(sack);
                 self.ack_deadline = None;
             }
+            self.outbound.give_up_due(now);
             if self.outbound.forward_tsn_due()
                 && let Some(forward) = self.outbound.forward_tsn(now, &self.rto)
             {

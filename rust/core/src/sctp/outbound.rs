@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::rto::Rto;
+use super::streams::{Queued, Streams};
 use super::wire::{Chunk, DATA_HEADER, Data};
 
 /// How long a message may be retried.
@@ -31,19 +32,15 @@ pub(crate) enum Reliability {
     Lifetime(Duration),
 }
 
-/// A message waiting for its first chunk to be sent.
-struct Queued {
-    id: u64,
-    stream: u16,
-    ppid: u32,
-    ordered: bool,
-    reliability: Reliability,
-    data: Bytes,
-    /// How much of `data` has been cut into chunks.
-    offset: usize,
-    /// Set with the first chunk's TSN.
-    ssn: u16,
-    first_sent: Option<Instant>,
+/// A lifetime this short marks game state: worthless once newer state is queued behind it.
+const PERISHABLE: Duration = Duration::from_millis(250);
+
+impl Reliability {
+    /// Whether a queued message may be dropped for a newer one (see `unreliable_queue`).
+    /// Longer lifetimes and retransmission limits keep what is queued, as reliable does.
+    pub(crate) fn is_perishable(&self) -> bool {
+        matches!(self, Reliability::Lifetime(lifetime) if *lifetime <= PERISHABLE)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +91,7 @@ pub(crate) struct OutboundConfig {
     pub(crate) mtu: usize,
     /// Bytes of messages (queued and unacknowledged) accepted before `send` refuses.
     pub(crate) buffer: usize,
-    /// Bytes of queued, never-sent unreliable messages kept: beyond, the oldest are dropped so
+    /// Bytes of queued, never-sent perishable messages kept: beyond, the oldest are dropped so
     /// a burst beyond the link's capacity delivers its newest messages.
     pub(crate) unreliable_queue: usize,
     pub(crate) loss_tolerant: bool,
@@ -122,15 +119,15 @@ pub(crate) struct Outbound {
     /// Everything up to this TSN is acknowledged or abandoned (RFC 3758's advanced peer ack
     /// point); a FORWARD TSN tells the peer when it is ahead of `cumulative`.
     advanced: u64,
-    queue: VecDeque<Queued>,
+    queue: Streams,
     /// TSNs `cumulative + 1 ..` in order.
     sent: VecDeque<Sent>,
     next_ssn: HashMap<u16, u16>,
     buffered: usize,
     buffered_per_stream: HashMap<u16, usize>,
-    unreliable_queued: usize,
+    perishable_queued: usize,
     flight_size: usize,
-    cwnd: usize,
+    pub(crate) cwnd: usize,
     ssthresh: usize,
     partial_bytes_acked: usize,
     peer_rwnd: usize,
@@ -165,8 +162,6 @@ pub(crate) struct Outbound {
     srtt: Option<Duration>,
     /// Whether chunks may be marked for retransmission (cleared once a scan finds none left).
     retransmit_marked: bool,
-    /// Chunks with a lifetime among those sent: only then is anything checked for expiry.
-    timed_chunks: usize,
     /// The lowest round trip measured: the path without a queue.
     lowest_rtt: Option<Duration>,
     pub(crate) stats: OutboundStats,
@@ -195,12 +190,12 @@ impl Outbound {
             next_tsn: 1 << 32,
             cumulative: (1 << 32) - 1,
             advanced: (1 << 32) - 1,
-            queue: VecDeque::new(),
+            queue: Streams::default(),
             sent: VecDeque::new(),
             next_ssn: HashMap::new(),
             buffered: 0,
             buffered_per_stream: HashMap::new(),
-            unreliable_queued: 0,
+            perishable_queued: 0,
             flight_size: 0,
             // RFC 9260 §7.2.1: min(4 MTU, max(2 MTU, 4380)).
             cwnd: (4 * mtu).min((2 * mtu).max(4380)),
@@ -214,7 +209,6 @@ impl Outbound {
             t3: None,
             lowest_rtt: None,
             retransmit_marked: false,
-            timed_chunks: 0,
             spurious: false,
             round_end: 0,
             round_lowest: None,
@@ -257,30 +251,31 @@ impl Outbound {
             return Err(SendError::Empty);
         }
         let len = data.len();
-        let unreliable = reliability != Reliability::Reliable;
-        if unreliable {
-            // Newest first: make room by dropping the oldest unsent unreliable messages.
-            while self.unreliable_queued + len > self.config.unreliable_queue {
-                let Some(index) = self.queue.iter().position(|queued| {
-                    queued.reliability != Reliability::Reliable && queued.offset == 0
-                }) else {
+        let perishable = reliability.is_perishable();
+        if perishable {
+            // Newest first: make room by dropping the oldest unsent perishable messages.
+            while self.perishable_queued + len > self.config.unreliable_queue {
+                let Some(dropped) = self
+                    .queue
+                    .oldest_unsent_perishable()
+                    .and_then(|id| self.queue.remove(id))
+                else {
                     break;
                 };
-                let dropped = self.queue.remove(index).expect("index from position");
                 self.release(dropped.stream, dropped.data.len());
-                self.unreliable_queued -= dropped.data.len();
+                self.perishable_queued -= dropped.data.len();
                 self.stats.dropped_unsent += 1;
             }
         }
         if self.buffered + len > self.config.buffer {
             return Err(SendError::Full);
         }
-        if unreliable {
-            self.unreliable_queued += len;
+        if perishable {
+            self.perishable_queued += len;
         }
         self.buffered += len;
         *self.buffered_per_stream.entry(stream).or_default() += len;
-        self.queue.push_back(Queued {
+        self.queue.push(Queued {
             id: self.next_message,
             stream,
             ppid,
@@ -323,7 +318,6 @@ impl Outbound {
     /// the congestion and receive windows allow.
     pub(crate) fn fill(&mut self, now: Instant, rto: &Rto, mut room: usize) -> Vec<Data> {
         let mut out = Vec::new();
-        self.expire(now);
         let fast = std::mem::take(&mut self.fast_retransmit);
         // Retransmissions, lowest TSN first (looked for only while some are marked).
         let scan = if self.retransmit_marked {
@@ -367,7 +361,7 @@ impl Outbound {
         // New chunks. The receive window is honoured except when nothing is in flight, so a
         // closed window is probed (RFC 9260 §6.1 rule A).
         let max_payload = self.max_payload();
-        while let Some(queued) = self.queue.front_mut() {
+        while let Some(queued) = self.queue.next() {
             let len = (queued.data.len() - queued.offset).min(max_payload);
             let size = chunk_size(len);
             if size > room
@@ -384,8 +378,8 @@ impl Outbound {
                     *next = next.wrapping_add(1);
                 }
                 queued.first_sent = Some(now);
-                if queued.reliability != Reliability::Reliable {
-                    self.unreliable_queued -= queued.data.len();
+                if queued.reliability.is_perishable() {
+                    self.perishable_queued -= queued.data.len();
                 }
             }
             let payload = queued.data.slice(queued.offset..queued.offset + len);
@@ -404,9 +398,6 @@ impl Outbound {
                 immediate: false,
                 payload,
             };
-            if matches!(queued.reliability, Reliability::Lifetime(_)) {
-                self.timed_chunks += 1;
-            }
             self.sent.push_back(Sent {
                 tsn,
                 message: queued.id,
@@ -423,7 +414,7 @@ impl Outbound {
                 lost_at: None,
             });
             if end {
-                self.queue.pop_front();
+                self.queue.finish_next();
             }
             self.flight_size += len;
             self.peer_rwnd = self.peer_rwnd.saturating_sub(len);
@@ -445,6 +436,19 @@ impl Outbound {
             .iter()
             .take(index)
             .all(|chunk| matches!(chunk.fate, Fate::GapAcked | Fate::Abandoned))
+    }
+
+    /// Gives up the messages of chunks marked for retransmission that may not be sent again,
+    /// so that a FORWARD TSN can go in the same packet as what is sent instead.
+    pub(crate) fn give_up_due(&mut self, now: Instant) {
+        if !self.retransmit_marked {
+            return;
+        }
+        for index in 0..self.sent.len() {
+            if self.sent[index].fate == Fate::Retransmit {
+                self.give_up(index, now);
+            }
+        }
     }
 
     /// Gives up the message of `sent[index]` if its reliability says so; true if it did.
@@ -470,10 +474,9 @@ impl Outbound {
             .iter_mut()
             .filter(|chunk| chunk.message == message)
         {
-            if chunk.in_flight {
-                self.flight_size -= chunk.len();
-                chunk.in_flight = false;
-            }
+            // A chunk still in the network stays in the flight size until it is acknowledged
+            // or found lost: freeing its share of the window early would let a lifetime
+            // shorter than the round trip send without any congestion control.
             if matches!(chunk.fate, Fate::Outstanding | Fate::Retransmit) {
                 chunk.fate = Fate::Abandoned;
                 freed.push((chunk.data.stream, chunk.len()));
@@ -482,31 +485,10 @@ impl Outbound {
         for (stream, len) in freed {
             self.release(stream, len);
         }
-        if let Some(index) = self.queue.iter().position(|queued| queued.id == message) {
-            let queued = self.queue.remove(index).expect("index from position");
+        if let Some(queued) = self.queue.remove(message) {
             self.release(queued.stream, queued.data.len() - queued.offset);
         }
         self.advance();
-    }
-
-    /// Abandons what has outlived its lifetime.
-    fn expire(&mut self, now: Instant) {
-        if self.timed_chunks == 0 {
-            return;
-        }
-        let expired: Vec<u64> = self
-            .sent
-            .iter()
-            .filter(|chunk| matches!(chunk.fate, Fate::Outstanding | Fate::Retransmit))
-            .filter(|chunk| match chunk.reliability {
-                Reliability::Lifetime(lifetime) => now >= chunk.first_sent + lifetime,
-                _ => false,
-            })
-            .map(|chunk| chunk.message)
-            .collect();
-        for message in expired {
-            self.abandon(message);
-        }
     }
 
     /// Moves the advanced peer ack point over acknowledged and abandoned chunks.
@@ -590,9 +572,6 @@ impl Outbound {
             .is_some_and(|chunk| chunk.tsn <= cumulative)
         {
             let chunk = self.sent.pop_front().expect("front exists");
-            if matches!(chunk.reliability, Reliability::Lifetime(_)) {
-                self.timed_chunks -= 1;
-            }
             // Declared lost, yet acknowledged sooner than any repair could have been.
             if chunk
                 .lost_at
@@ -625,7 +604,12 @@ impl Outbound {
                 let Some(chunk) = self.sent.get_mut((tsn - cumulative - 1) as usize) else {
                     break;
                 };
-                if chunk.fate == Fate::Abandoned && !chunk.spurious_noted {
+                if chunk.fate == Fate::Abandoned && chunk.in_flight {
+                    chunk.in_flight = false;
+                    self.flight_size -= chunk.len();
+                }
+                if chunk.fate == Fate::Abandoned && chunk.lost_at.is_some() && !chunk.spurious_noted
+                {
                     // Given up as lost, yet here it is.
                     chunk.spurious_noted = true;
                     spurious = true;

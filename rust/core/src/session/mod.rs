@@ -17,9 +17,6 @@
 //! the DTLS server (`a=setup:passive`) unless the offer insists otherwise. The DTLS client
 //! starts the SCTP association; a peer that also starts one (a browser) is answered.
 
-// Wired into the driver in place of `rtc`'s peer connection.
-#![cfg_attr(not(test), allow(dead_code))]
-
 mod channels;
 mod sdp;
 
@@ -50,6 +47,7 @@ use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 
 use crate::sctp::{self, Association, Reliability};
+use crate::state::ConnectionState;
 pub(crate) use channels::ChannelSettings;
 use channels::{Channel, ChannelState, Dcep, ppid};
 pub(crate) use sdp::Setup;
@@ -69,29 +67,25 @@ pub(crate) struct SessionConfig {
     pub(crate) disconnected_timeout: Duration,
     pub(crate) failed_timeout: Duration,
     pub(crate) keepalive_interval: Duration,
+    /// Only relayed candidates are used (the ICE transport policy "relay").
+    pub(crate) relay_only: bool,
     pub(crate) sctp: sctp::Config,
 }
 
 /// What a session reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum SessionEvent {
-    IceState(IceState),
-    /// DTLS and SCTP are up: channels open.
-    Connected,
-    /// The peer's certificate did not match its fingerprint, or DTLS failed.
+    /// The connection's state changed (as `RTCPeerConnectionState` derives it: connected once
+    /// DTLS is, disconnected and failed as ICE is, closed when either side closes).
+    State(ConnectionState),
+    /// Why the connection failed, when something other than ICE failed it.
     Failed(String),
-    /// The peer closed the association or DTLS.
-    Closed,
     /// A channel we made, or the peer announced, is open.
     ChannelOpen(usize),
     /// The peer opened a channel.
     RemoteChannel(usize),
+    ChannelClosing(usize),
     ChannelClosed(usize),
-    Message {
-        channel: usize,
-        data: Bytes,
-        is_string: bool,
-    },
 }
 
 /// Why a call was refused.
@@ -129,7 +123,12 @@ pub(crate) struct Session {
     sctp: Option<Association>,
     channels: Vec<Channel>,
     events: VecDeque<SessionEvent>,
+    state: ConnectionState,
+    ice: IceState,
     seed: u64,
+    /// Datagrams and bytes each way, for the statistics.
+    sent: (u64, u64),
+    received: (u64, u64),
 }
 
 /// Something unpredictable for SCTP's tags and the SDP session id.
@@ -154,6 +153,13 @@ impl Session {
             failed_timeout: Some(config.failed_timeout),
             keepalive_interval: Some(config.keepalive_interval),
             prflx_acceptance_min_wait: Some(Duration::ZERO),
+            // With only relays allowed nothing better can turn up: no reason to wait for one.
+            relay_acceptance_min_wait: config.relay_only.then_some(Duration::ZERO),
+            candidate_types: if config.relay_only {
+                vec![rtc::ice::candidate::CandidateType::Relay]
+            } else {
+                Vec::new()
+            },
             ..AgentConfig::default()
         };
         let agent = Agent::new(now, Arc::new(agent_config), crypto.clone())
@@ -189,7 +195,11 @@ impl Session {
             sctp: None,
             channels: Vec::new(),
             events: VecDeque::new(),
+            state: ConnectionState::New,
+            ice: IceState::New,
             seed,
+            sent: (0, 0),
+            received: (0, 0),
         })
     }
 
@@ -295,6 +305,7 @@ impl Session {
         let mid = remote.mid.clone();
         self.remote = Some(remote);
         self.assign_streams();
+        self.set_state(ConnectionState::Connecting);
         Ok(is_offer.then(|| self.describe(self.local_setup, &mid)))
     }
 
@@ -487,6 +498,39 @@ impl Session {
             })
     }
 
+    /// Whether `send` on channel `index` would be refused now: not open, or too large.
+    pub(crate) fn check_send(&self, index: usize, len: usize) -> Result<(), SessionError> {
+        let channel = self.channels.get(index).ok_or(SessionError::Closed)?;
+        match channel.state {
+            ChannelState::Open | ChannelState::Opening if channel.stream.is_some() => {}
+            ChannelState::Waiting => {
+                return Err(SessionError::State("the channel is not open yet"));
+            }
+            _ => return Err(SessionError::Closed),
+        }
+        let max = self.max_message_size().unwrap_or(65_536);
+        if len > max {
+            return Err(SessionError::TooLarge { size: len, max });
+        }
+        Ok(())
+    }
+
+    /// Whether channel `index` retransmits until delivery.
+    pub(crate) fn is_reliable(&self, index: usize) -> bool {
+        self.channels
+            .get(index)
+            .is_some_and(|channel| channel.settings.reliability == Reliability::Reliable)
+    }
+
+    /// Bytes of every channel's messages not yet acknowledged, and how many may be.
+    pub(crate) fn buffered_total(&self) -> (usize, usize) {
+        let used = self
+            .sctp
+            .as_ref()
+            .map_or(0, |association| association.buffered());
+        (used, self.config.sctp.send_buffer)
+    }
+
     /// Bytes of a channel's messages not yet acknowledged.
     pub(crate) fn buffered_amount(&self, index: usize) -> usize {
         match (
@@ -507,6 +551,7 @@ impl Session {
             (ChannelState::Open | ChannelState::Opening, Some(stream), Some(association)) => {
                 channel.state = ChannelState::Closing;
                 association.reset_streams(now, &[stream]);
+                self.events.push_back(SessionEvent::ChannelClosing(index));
             }
             (ChannelState::Closed, ..) => {}
             _ => {
@@ -530,6 +575,11 @@ impl Session {
             transport_protocol: TransportProtocol::UDP,
             ecn: None,
         };
+        if self.state == ConnectionState::Closed {
+            return;
+        }
+        self.received.0 += 1;
+        self.received.1 += bytes.len() as u64;
         match bytes.first() {
             // RFC 7983: STUN.
             Some(0..=3) => {
@@ -560,8 +610,7 @@ impl Session {
                     }
                     Err(error) => {
                         if !self.dtls_connected {
-                            self.events
-                                .push_back(SessionEvent::Failed(format!("DTLS: {error}")));
+                            self.fail(format!("DTLS: {error}"));
                         }
                     }
                 }
@@ -575,7 +624,17 @@ impl Session {
         while let Some(event) = self.agent.poll_event() {
             match event.event {
                 IceEvent::ConnectionStateChange(state) => {
-                    self.events.push_back(SessionEvent::IceState(state));
+                    self.ice = state;
+                    match state {
+                        IceState::Disconnected if self.dtls_connected => {
+                            self.set_state(ConnectionState::Disconnected);
+                        }
+                        IceState::Connected | IceState::Completed if self.dtls_connected => {
+                            self.set_state(ConnectionState::Connected);
+                        }
+                        IceState::Failed => self.fail("ICE failed: no candidate pair works".into()),
+                        _ => {}
+                    }
                 }
                 IceEvent::SelectedCandidatePairChange(local, remote) => {
                     self.route = Some((local.base_addr(), remote.addr()));
@@ -604,6 +663,9 @@ impl Session {
         match event {
             EndpointEvent::HandshakeComplete => {
                 self.dtls_connected = true;
+                if !matches!(self.ice, IceState::Disconnected | IceState::Failed) {
+                    self.set_state(ConnectionState::Connected);
+                }
                 let seed = self.seed;
                 self.sctp = Some(Association::new(
                     self.config.sctp.clone(),
@@ -618,7 +680,7 @@ impl Session {
                 }
                 self.drain_sctp(now);
             }
-            EndpointEvent::PeerClosed => self.events.push_back(SessionEvent::Closed),
+            EndpointEvent::PeerClosed => self.peer_closed(),
             _ => {}
         }
     }
@@ -629,13 +691,9 @@ impl Session {
                 return;
             };
             match event {
-                sctp::Event::Connected => {
-                    self.events.push_back(SessionEvent::Connected);
-                    self.open_waiting_channels();
-                }
-                sctp::Event::Message(message) => self.on_message(now, message),
+                sctp::Event::Connected => self.open_waiting_channels(),
                 sctp::Event::StreamReset(stream) => self.on_reset(now, stream),
-                sctp::Event::Closed => self.events.push_back(SessionEvent::Closed),
+                sctp::Event::Closed => self.peer_closed(),
             }
         }
     }
@@ -646,25 +704,165 @@ impl Session {
         })
     }
 
-    fn on_message(&mut self, _now: Instant, message: sctp::Message) {
-        if message.ppid == ppid::DCEP {
-            self.on_dcep(message.stream, &message.data);
-            return;
-        }
-        let Some(index) = self.channel_of(message.stream) else {
-            return;
-        };
-        if let Some((data, is_string)) = channels::incoming(message.ppid, message.data) {
-            // The first message on a stream implies the peer saw its OPEN acknowledged.
+    /// The next message for a channel: (channel, data, is_string). DCEP messages are handled
+    /// on the way. Messages left here hold the peer back (see `Association::poll_message`).
+    pub(crate) fn poll_message(&mut self) -> Option<(usize, Bytes, bool)> {
+        loop {
+            let message = self.sctp.as_mut()?.poll_message()?;
+            if message.ppid == ppid::DCEP {
+                self.on_dcep(message.stream, &message.data);
+                continue;
+            }
+            let Some(index) = self.channel_of(message.stream) else {
+                continue;
+            };
+            let Some((data, is_string)) = channels::incoming(message.ppid, message.data) else {
+                continue;
+            };
+            // Data on a stream shows the peer had our OPEN: its ACK went before it.
             if self.channels[index].state == ChannelState::Opening {
                 self.channels[index].state = ChannelState::Open;
                 self.events.push_back(SessionEvent::ChannelOpen(index));
             }
-            self.events.push_back(SessionEvent::Message {
-                channel: index,
-                data,
-                is_string,
-            });
+            return Some((index, data, is_string));
+        }
+    }
+
+    fn set_state(&mut self, state: ConnectionState) {
+        // Closed and failed are final.
+        if self.state != state
+            && !matches!(
+                self.state,
+                ConnectionState::Closed | ConnectionState::Failed
+            )
+        {
+            self.state = state;
+            self.events.push_back(SessionEvent::State(state));
+        }
+    }
+
+    fn fail(&mut self, why: String) {
+        if !matches!(
+            self.state,
+            ConnectionState::Closed | ConnectionState::Failed
+        ) {
+            self.events.push_back(SessionEvent::Failed(why));
+            self.set_state(ConnectionState::Failed);
+        }
+    }
+
+    /// The peer ended the association or DTLS: every channel is closed.
+    fn peer_closed(&mut self) {
+        for index in 0..self.channels.len() {
+            if self.channels[index].state != ChannelState::Closed {
+                self.channels[index].state = ChannelState::Closed;
+                self.events.push_back(SessionEvent::ChannelClosed(index));
+            }
+        }
+        self.set_state(ConnectionState::Closed);
+    }
+
+    /// Ends the connection, telling the peer (SCTP ABORT, then DTLS close_notify): what
+    /// `poll_transmit` returns next.
+    pub(crate) fn close(&mut self, now: Instant) {
+        if let Some(association) = self.sctp.as_mut() {
+            association.abort();
+        }
+        if self.dtls_connected
+            && let (Some(association), Some(dtls)) = (self.sctp.as_mut(), self.dtls.as_mut())
+        {
+            while let Some(packet) = association.poll_transmit(now) {
+                let _ = dtls.write(now, DTLS_PEER, &packet);
+            }
+        }
+        if let Some(dtls) = self.dtls.as_mut() {
+            let _ = dtls.close(now);
+        }
+        for channel in &mut self.channels {
+            channel.state = ChannelState::Closed;
+        }
+        self.set_state(ConnectionState::Closed);
+        self.state = ConnectionState::Closed;
+    }
+
+    /// The association's smoothed round trip, once measured.
+    pub(crate) fn round_trip(&self) -> Option<Duration> {
+        self.sctp.as_ref().and_then(Association::round_trip)
+    }
+
+    /// The largest message the peer accepts, once its description is in.
+    pub(crate) fn max_message_size(&self) -> Option<usize> {
+        self.remote.as_ref().map(|remote| {
+            remote
+                .max_message_size
+                .min(self.config.sctp.max_message_size)
+        })
+    }
+
+    /// The kind of a remote candidate as the peer signalled it. A pair found by the peer's
+    /// checks before its candidate arrived is peer-reflexive to ICE, though the candidate later
+    /// signalled for the same address says what it is; when no signalled candidate matches,
+    /// a peer whose candidates are all of one kind (a relay-only peer's) shares it.
+    fn signalled_kind(
+        &self,
+        remote: &Candidate,
+        kind: impl Fn(&Candidate) -> Option<crate::stats::CandidateType>,
+    ) -> Option<crate::stats::CandidateType> {
+        use rtc::ice::candidate::CandidateType;
+        if remote.candidate_type() != CandidateType::PeerReflexive {
+            return kind(remote);
+        }
+        let signalled: Vec<&Candidate> = self
+            .agent
+            .get_remote_candidates()
+            .iter()
+            .filter(|c| c.candidate_type() != CandidateType::PeerReflexive)
+            .collect();
+        if let Some(twin) = signalled.iter().find(|c| c.addr() == remote.addr()) {
+            return kind(twin);
+        }
+        match signalled.first() {
+            Some(first)
+                if signalled
+                    .iter()
+                    .all(|c| c.candidate_type() == first.candidate_type()) =>
+            {
+                kind(first)
+            }
+            _ => kind(remote),
+        }
+    }
+
+    /// The statistics of the selected pair.
+    pub(crate) fn stats(&self, now: Instant) -> crate::stats::ConnectionStats {
+        use crate::stats::CandidateType as Kind;
+        use rtc::ice::candidate::CandidateType;
+        let kind = |candidate: &Candidate| match candidate.candidate_type() {
+            CandidateType::Host => Some(Kind::Host),
+            CandidateType::ServerReflexive => Some(Kind::ServerReflexive),
+            CandidateType::PeerReflexive => Some(Kind::PeerReflexive),
+            CandidateType::Relay => Some(Kind::Relay),
+            _ => None,
+        };
+        let selected = self.agent.get_selected_candidate_pair();
+        let round_trip_time = self
+            .agent
+            .get_candidate_pairs_stats(now)
+            .into_iter()
+            .filter(|pair| pair.nominated)
+            .map(|pair| pair.current_round_trip_time)
+            .find(|rtt| *rtt > 0.0)
+            .map(Duration::from_secs_f64)
+            .or_else(|| self.round_trip());
+        crate::stats::ConnectionStats {
+            state: self.state,
+            round_trip_time,
+            bytes_sent: self.sent.1,
+            bytes_received: self.received.1,
+            packets_sent: self.sent.0,
+            packets_received: self.received.0,
+            local_candidate: selected.and_then(|(local, _)| kind(local)),
+            remote_candidate: selected.and_then(|(_, remote)| self.signalled_kind(remote, kind)),
         }
     }
 
@@ -748,6 +946,13 @@ impl Session {
         &mut self,
         now: Instant,
     ) -> Option<(SocketAddr, SocketAddr, Vec<u8>)> {
+        let datagram = self.next_datagram(now)?;
+        self.sent.0 += 1;
+        self.sent.1 += datagram.2.len() as u64;
+        Some(datagram)
+    }
+
+    fn next_datagram(&mut self, now: Instant) -> Option<(SocketAddr, SocketAddr, Vec<u8>)> {
         if let Some(datagram) = self.agent.poll_write() {
             return Some((
                 datagram.transport.local_addr,
