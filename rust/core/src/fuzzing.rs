@@ -18,3 +18,9 @@ pub fn frame_for_stream(buf: &mut [u8], n: usize) -> Option<usize> {
 pub fn next_message(stream: &[u8]) -> io::Result<Option<(usize, usize)>> {
     crate::driver::next_message(stream)
 }
+
+/// Fuzzed SCTP chunks into an established association (see `sctp::fuzz_chunks`): two length
+/// bytes, then the chunk bytes of one packet, repeated.
+pub fn sctp_chunks(input: &[u8]) {
+    crate::sctp::fuzz_chunks(input)
+}
