@@ -83,6 +83,18 @@ impl Sent {
     fn len(&self) -> usize {
         self.data.payload.len()
     }
+
+    /// Marks the chunk lost, to be sent again; returns the bytes that leave the flight size.
+    fn declare_lost(&mut self, now: Instant) -> usize {
+        self.fate = Fate::Retransmit;
+        self.lost_at = Some(now);
+        self.misses = 0;
+        if std::mem::take(&mut self.in_flight) {
+            self.len()
+        } else {
+            0
+        }
+    }
 }
 
 /// Settings of the sending half.
@@ -654,13 +666,7 @@ impl Outbound {
                 }
                 chunk.misses += 1;
                 if chunk.misses >= 3 {
-                    chunk.fate = Fate::Retransmit;
-                    chunk.lost_at = Some(now);
-                    chunk.misses = 0;
-                    if chunk.in_flight {
-                        chunk.in_flight = false;
-                        self.flight_size -= chunk.len();
-                    }
+                    self.flight_size -= chunk.declare_lost(now);
                     lost = true;
                 }
             }
@@ -803,13 +809,7 @@ impl Outbound {
             }
             let due = chunk.sent_at + rack_rtt + window;
             if now >= due {
-                chunk.fate = Fate::Retransmit;
-                chunk.lost_at = Some(now);
-                chunk.misses = 0;
-                if chunk.in_flight {
-                    chunk.in_flight = false;
-                    self.flight_size -= chunk.len();
-                }
+                self.flight_size -= chunk.declare_lost(now);
                 lost = true;
             } else {
                 self.rack_deadline = Some(self.rack_deadline.map_or(due, |at| at.min(due)));

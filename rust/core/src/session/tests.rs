@@ -259,12 +259,8 @@ fn answers_webrtc_rs_and_carries_its_channel_both_ways() {
     eprintln!("connected and opened after {connected_after:?}");
 }
 
-/// We offer with a channel made beforehand; webrtc-rs answers as DTLS server, so ours is the
-/// DTLS and SCTP client. Returns the pair once both sides have the channel open.
-fn offer_to_webrtc_rs(conditions: &NetworkConditions, settings: ChannelSettings) -> (Pair, usize) {
-    let now = Instant::now();
-    let mut pair = Pair::new(now, conditions);
-    let ours = pair.ours.create_channel(settings).unwrap();
+/// Our offer, applied by webrtc-rs, and its answer (not yet applied by us).
+fn webrtc_rs_answers(pair: &mut Pair, now: Instant) -> RTCSessionDescription {
     let offer = pair.ours.create_offer().unwrap();
     pair.theirs
         .set_remote_description(now, RTCSessionDescription::offer(offer).unwrap())
@@ -273,6 +269,16 @@ fn offer_to_webrtc_rs(conditions: &NetworkConditions, settings: ChannelSettings)
     pair.theirs
         .set_local_description(now, answer.clone())
         .unwrap();
+    answer
+}
+
+/// We offer with a channel made beforehand; webrtc-rs answers as DTLS server, so ours is the
+/// DTLS and SCTP client. Returns the pair once both sides have the channel open.
+fn offer_to_webrtc_rs(conditions: &NetworkConditions, settings: ChannelSettings) -> (Pair, usize) {
+    let now = Instant::now();
+    let mut pair = Pair::new(now, conditions);
+    let ours = pair.ours.create_channel(settings).unwrap();
+    let answer = webrtc_rs_answers(&mut pair, now);
     assert!(
         pair.ours
             .set_remote(now, &answer.sdp, false)
@@ -361,14 +367,7 @@ fn through_loss_and_delay_webrtc_rs_and_ours_connect_and_deliver_everything() {
 fn a_certificate_that_does_not_match_the_fingerprint_fails_the_connection() {
     let now = Instant::now();
     let mut pair = Pair::new(now, &NetworkConditions::default());
-    let offer = pair.ours.create_offer().unwrap();
-    pair.theirs
-        .set_remote_description(now, RTCSessionDescription::offer(offer).unwrap())
-        .unwrap();
-    let answer = pair.theirs.create_answer(None).unwrap();
-    pair.theirs
-        .set_local_description(now, answer.clone())
-        .unwrap();
+    let answer = webrtc_rs_answers(&mut pair, now);
     // Someone in the signaling path swapped the fingerprint.
     let forged = answer
         .sdp
