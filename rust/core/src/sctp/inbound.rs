@@ -22,6 +22,16 @@ pub(crate) struct Message {
     pub(crate) data: Bytes,
 }
 
+/// What a chunk or message held here costs beyond its payload (its entry, its `Data` or
+/// `Message`): counted against the buffer, so a peer sending one-byte messages cannot keep
+/// hundreds of thousands of entries within a window meant for payload bytes.
+const ENTRY_COST: usize = 64;
+
+/// Bytes a payload of `len` is charged.
+fn cost(len: usize) -> usize {
+    len + ENTRY_COST
+}
+
 /// How far beyond the cumulative TSN a chunk may be: more than any window holds.
 const MAX_TSN_AHEAD: u64 = 1 << 16;
 /// Gap blocks and duplicates a SACK reports, so it fits a packet.
@@ -111,13 +121,13 @@ impl Inbound {
         } else {
             self.buffer
         };
-        if self.held + len > limit {
+        if self.held + cost(len) > limit {
             return Ok(());
         }
         if data.immediate {
             self.ack_now = true;
         }
-        self.held += len;
+        self.held += cost(len);
         let had_gaps = !self.received.is_empty();
         self.received.insert(tsn);
         self.fragments.insert(tsn, data);
@@ -181,18 +191,24 @@ impl Inbound {
         if size > self.max_message {
             return Err(Violation::MessageTooLarge);
         }
-        let mut data = BytesMut::with_capacity(size);
-        let mut ppid = 0;
-        for tsn in first..=last {
-            let chunk = self.fragments.remove(&tsn).expect("checked above");
-            ppid = chunk.ppid;
-            data.extend_from_slice(&chunk.payload);
-        }
-        let message = Message {
-            stream,
-            ppid,
-            data: data.freeze(),
+        let mut pieces =
+            (first..=last).map(|tsn| self.fragments.remove(&tsn).expect("checked above"));
+        let (ppid, data) = if first == last {
+            // One fragment: its payload is the message, no copy.
+            let chunk = pieces.next().expect("one fragment");
+            (chunk.ppid, chunk.payload)
+        } else {
+            let mut data = BytesMut::with_capacity(size);
+            let mut ppid = 0;
+            for chunk in pieces {
+                ppid = chunk.ppid;
+                data.extend_from_slice(&chunk.payload);
+            }
+            (ppid, data.freeze())
         };
+        // The fragments' entries become one message's.
+        self.held -= (last - first) as usize * ENTRY_COST;
+        let message = Message { stream, ppid, data };
         if unordered {
             self.delivered.push_back(message);
         } else {
@@ -202,7 +218,7 @@ impl Inbound {
                 entry.ready.insert(ssn, message);
             } else {
                 // Already skipped by a FORWARD TSN: nobody waits for it.
-                self.held -= message.data.len();
+                self.held -= cost(message.data.len());
             }
             self.release_ready(stream);
         }
@@ -249,7 +265,7 @@ impl Inbound {
             .collect();
         for tsn in dropped {
             if let Some(chunk) = self.fragments.remove(&tsn) {
-                self.held -= chunk.payload.len();
+                self.held -= cost(chunk.payload.len());
             }
         }
         self.cumulative = skip_to;
@@ -276,7 +292,7 @@ impl Inbound {
     /// The next message delivered, if any.
     pub(crate) fn take(&mut self) -> Option<Message> {
         let message = self.delivered.pop_front()?;
-        self.held -= message.data.len();
+        self.held -= cost(message.data.len());
         // A window that has opened by a quarter of the buffer is announced at once: a sender
         // facing a closed window otherwise learns of it only from its next retransmission.
         if self.a_rwnd() >= self.advertised.saturating_add(self.buffer as u32 / 4) {
@@ -335,7 +351,7 @@ impl Inbound {
     pub(crate) fn reset_stream(&mut self, stream: u16) {
         if let Some(entry) = self.streams.remove(&stream) {
             for message in entry.ready.into_values() {
-                self.held -= message.data.len();
+                self.held -= cost(message.data.len());
             }
         }
     }
@@ -429,7 +445,8 @@ mod tests {
                 .unwrap();
         }
         assert!(inbound.held <= 4096, "held {}", inbound.held);
-        assert_eq!(inbound.a_rwnd(), 96);
+        // Three chunks of 1,000 bytes, each charged its entry too.
+        assert_eq!(inbound.a_rwnd(), 4096 - 3 * 1064);
     }
 
     #[test]
@@ -454,13 +471,36 @@ mod tests {
                 .on_data(chunk(tsn, 0, true, true, true, &"x".repeat(1000)))
                 .unwrap();
         }
-        assert_eq!(inbound.sack().a_rwnd, 1000);
+        assert_eq!(inbound.sack().a_rwnd, 4000 - 3 * 1064);
         assert!(!inbound.ack_due_now());
         inbound.take();
         assert!(
             inbound.ack_due_now(),
             "2,000 bytes free again: worth a SACK"
         );
-        assert_eq!(inbound.sack().a_rwnd, 2000);
+        assert_eq!(inbound.sack().a_rwnd, 4000 - 2 * 1064);
+    }
+
+    #[test]
+    fn one_byte_messages_never_taken_cost_their_entries_too() {
+        // A peer sending one-byte messages to a reader that never takes them: counting
+        // payload alone, a 64 KiB window held 65,536 entries (several megabytes); each is
+        // charged what it costs.
+        let mut inbound = Inbound::new(64 * 1024, 1 << 16);
+        inbound.start(1);
+        for tsn in 1..100_000u32 {
+            inbound
+                .on_data(chunk(tsn, 0, true, true, true, "x"))
+                .unwrap();
+        }
+        // Chunks that fill the first hole may go to twice the buffer (see the module docs).
+        assert!(inbound.held <= 2 * 64 * 1024);
+        assert!(
+            inbound.delivered.len() <= 2 * 64 * 1024 / (1 + ENTRY_COST),
+            "{}",
+            inbound.delivered.len()
+        );
+        while inbound.take().is_some() {}
+        assert_eq!((inbound.held, inbound.a_rwnd()), (0, 64 * 1024));
     }
 }
