@@ -458,7 +458,7 @@ impl Driver {
             datagram.now,
             datagram.transport.local_addr,
             datagram.transport.peer_addr,
-            &datagram.message,
+            datagram.message,
         );
     }
 

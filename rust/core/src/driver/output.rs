@@ -43,7 +43,7 @@ impl Driver {
         }
         while let Some((from, to, bytes)) = core.pc.poll_transmit(now) {
             any = true;
-            let datagram = super::tagged(now, from, to, BytesMut::from(&bytes[..]));
+            let datagram = super::tagged(now, from, to, bytes);
             self.emit(core, &mut run, now, datagram);
         }
         core.copies.flushed();

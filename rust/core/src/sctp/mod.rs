@@ -50,6 +50,11 @@ pub(crate) use outbound::{Reliability, SendError};
 use rto::Rto;
 use wire::{Chunk, Init, Packet, Reconfig, reconfig_result};
 
+/// Control chunks that may wait to be sent, and stream reset requests of the peer that may
+/// wait for their data.
+const MAX_CONTROL: usize = 64;
+const MAX_PEER_RESETS: usize = 16;
+
 /// The port every data channel association uses (RFC 8841 default).
 const PORT: u16 = 5000;
 
@@ -323,8 +328,8 @@ impl Association {
     }
 
     /// Takes a packet the peer sent.
-    pub(crate) fn handle_packet(&mut self, now: Instant, bytes: &[u8]) {
-        let Ok(packet) = Packet::decode(bytes) else {
+    pub(crate) fn handle_packet(&mut self, now: Instant, bytes: Bytes) {
+        let Ok(packet) = Packet::decode(&bytes) else {
             self.dropped_packets += 1;
             return;
         };
@@ -377,19 +382,19 @@ impl Association {
                         self.check_peer_resets();
                     }
                 }
-                Chunk::Heartbeat(info) => self.control.push_back(Chunk::HeartbeatAck(info)),
+                Chunk::Heartbeat(info) => self.queue_control(Chunk::HeartbeatAck(info)),
                 Chunk::Reconfig(params) => self.on_reconfig(now, params),
                 Chunk::Abort { .. } => {
                     self.state = State::Closed;
                     self.events.push_back(Event::Closed);
                 }
                 Chunk::Shutdown { .. } => {
-                    self.control.push_back(Chunk::ShutdownAck);
+                    self.queue_control(Chunk::ShutdownAck);
                     self.state = State::Closed;
                     self.events.push_back(Event::Closed);
                 }
                 Chunk::ShutdownAck => {
-                    self.control.push_back(Chunk::ShutdownComplete);
+                    self.queue_control(Chunk::ShutdownComplete);
                     self.state = State::Closed;
                     self.events.push_back(Event::Closed);
                 }
@@ -449,8 +454,7 @@ impl Association {
         self.peer_tag = init.initiate_tag;
         let cookie = Bytes::copy_from_slice(&self.next_random().to_be_bytes());
         self.my_cookie = Some((cookie.clone(), init));
-        self.control
-            .push_back(Chunk::InitAck(self.my_init(Some(cookie))));
+        self.queue_control(Chunk::InitAck(self.my_init(Some(cookie))));
     }
 
     fn on_init_ack(&mut self, now: Instant, init: Init) {
@@ -481,7 +485,7 @@ impl Association {
             self.adopt(&init);
             self.establish();
         }
-        self.control.push_back(Chunk::CookieAck);
+        self.queue_control(Chunk::CookieAck);
     }
 
     /// Takes the peer's half of the handshake: its first TSN, window and extensions.
@@ -513,16 +517,26 @@ impl Association {
                 } => {
                     let last = self.inbound.unwrap(last_tsn);
                     if !self.peer_resets.iter().any(|(known, ..)| *known == request) {
+                        if self.peer_resets.len() >= MAX_PEER_RESETS
+                            || streams.len() > usize::from(self.config.streams)
+                        {
+                            // More waiting requests than a peer has reason to send: refused,
+                            // not kept.
+                            self.queue_control(Chunk::Reconfig(vec![Reconfig::Response {
+                                request,
+                                result: reconfig_result::DENIED,
+                            }]));
+                            continue;
+                        }
                         self.peer_resets.push((request, last, streams));
                     }
                     // Answered once the data before the reset has arrived.
                     self.check_peer_resets();
                     if self.peer_resets.iter().any(|(known, ..)| *known == request) {
-                        self.control
-                            .push_back(Chunk::Reconfig(vec![Reconfig::Response {
-                                request,
-                                result: reconfig_result::IN_PROGRESS,
-                            }]));
+                        self.queue_control(Chunk::Reconfig(vec![Reconfig::Response {
+                            request,
+                            result: reconfig_result::IN_PROGRESS,
+                        }]));
                     }
                 }
                 Reconfig::Response { request, result } => {
@@ -565,11 +579,19 @@ impl Association {
                 self.inbound.reset_stream(stream);
                 self.events.push_back(Event::StreamReset(stream));
             }
-            self.control
-                .push_back(Chunk::Reconfig(vec![Reconfig::Response {
-                    request,
-                    result: reconfig_result::PERFORMED,
-                }]));
+            self.queue_control(Chunk::Reconfig(vec![Reconfig::Response {
+                request,
+                result: reconfig_result::PERFORMED,
+            }]));
+        }
+    }
+
+    /// Queues a control chunk to answer the peer. What a packet asks for (heartbeat and
+    /// reconfiguration answers) is bounded: past `MAX_CONTROL` waiting, the peer's request goes
+    /// unanswered and it asks again.
+    fn queue_control(&mut self, chunk: Chunk) {
+        if self.control.len() < MAX_CONTROL {
+            self.control.push_back(chunk);
         }
     }
 
@@ -702,11 +724,11 @@ pub(crate) fn fuzz_chunks(input: &[u8]) {
         for _ in 0..20 {
             let mut moved = false;
             while let Some(packet) = a.poll_transmit(now) {
-                b.handle_packet(now, &packet);
+                b.handle_packet(now, packet.into());
                 moved = true;
             }
             while let Some(packet) = b.poll_transmit(now) {
-                a.handle_packet(now, &packet);
+                a.handle_packet(now, packet.into());
                 moved = true;
             }
             while a.poll_message().is_some() || b.poll_message().is_some() {}
@@ -753,7 +775,7 @@ pub(crate) fn fuzz_chunks(input: &[u8]) {
         packet.extend_from_slice(chunks);
         let checksum = wire::crc32c(&packet);
         packet[8..12].copy_from_slice(&checksum.to_le_bytes());
-        target.handle_packet(now, &packet);
+        target.handle_packet(now, packet.into());
         target.handle_timeout(now);
         exchange(now, &mut a, &mut b);
         for association in [&a, &b] {

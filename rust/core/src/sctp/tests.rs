@@ -82,7 +82,8 @@ impl End for Ours {
             .expect("the send buffer holds a test's messages");
     }
     fn handle(&mut self, now: Instant, bytes: &[u8]) {
-        self.association.handle_packet(now, bytes);
+        self.association
+            .handle_packet(now, Bytes::copy_from_slice(bytes));
         self.drain();
     }
     fn transmit(&mut self, now: Instant) -> Vec<Vec<u8>> {
@@ -686,12 +687,12 @@ fn pump(now: Instant, a: &mut Association, b: &mut Association, seen: &mut Vec<V
     for _ in 0..50 {
         let mut moved = false;
         while let Some(packet) = a.poll_transmit(now) {
-            b.handle_packet(now, &packet);
+            b.handle_packet(now, packet.clone().into());
             seen.push(packet);
             moved = true;
         }
         while let Some(packet) = b.poll_transmit(now) {
-            a.handle_packet(now, &packet);
+            a.handle_packet(now, packet.clone().into());
             seen.push(packet);
             moved = true;
         }
@@ -754,7 +755,7 @@ fn a_lying_peer_cannot_break_or_bloat_the_association() {
         let checksum = wire::crc32c(&packet);
         packet[8..12].copy_from_slice(&checksum.to_le_bytes());
         let target = if round % 2 == 0 { &mut a } else { &mut b };
-        target.handle_packet(now, &packet);
+        target.handle_packet(now, packet.into());
         target.handle_timeout(now + Duration::from_millis(round as u64));
         while target.poll_transmit(now).is_some() {}
         while target.poll_event().is_some() {}
@@ -791,7 +792,7 @@ fn acknowledgements_of_what_was_never_sent_are_ignored() {
             duplicates: vec![],
         })],
     };
-    a.handle_packet(now, &lie.encode());
+    a.handle_packet(now, lie.encode().into());
     assert_eq!(
         a.buffered_amount(1),
         5,

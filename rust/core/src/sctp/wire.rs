@@ -163,11 +163,28 @@ pub(crate) enum Chunk {
 }
 
 impl Chunk {
-    /// Bytes this chunk takes in a packet, padding included.
+    /// Bytes this chunk takes in a packet, padding included. Counted for the chunks of every
+    /// packet (SACK, FORWARD TSN, DATA); the handshake's and RE-CONFIG's are encoded to see.
     pub(crate) fn encoded_len(&self) -> usize {
-        let mut buffer = Vec::new();
-        self.encode(&mut buffer);
-        buffer.len()
+        let body = match self {
+            Chunk::Data(data) => DATA_HEADER - 4 + data.payload.len(),
+            Chunk::Sack(sack) => 12 + 4 * sack.gaps.len() + 4 * sack.duplicates.len(),
+            Chunk::ForwardTsn { streams, .. } => 4 + 4 * streams.len(),
+            Chunk::Heartbeat(info) | Chunk::HeartbeatAck(info) => (4 + info.len()).div_ceil(4) * 4,
+            Chunk::CookieEcho(cookie) => cookie.len(),
+            Chunk::Shutdown { .. } => 4,
+            Chunk::Abort { .. }
+            | Chunk::ShutdownAck
+            | Chunk::ShutdownComplete
+            | Chunk::CookieAck
+            | Chunk::Unknown { .. } => 0,
+            Chunk::Init(_) | Chunk::InitAck(_) | Chunk::Reconfig(_) => {
+                let mut buffer = Vec::new();
+                self.encode(&mut buffer);
+                return buffer.len();
+            }
+        };
+        (4 + body).div_ceil(4) * 4
     }
 
     fn encode(&self, out: &mut Vec<u8>) {
@@ -339,8 +356,8 @@ impl Packet {
         out
     }
 
-    /// Decodes a packet, checking its CRC32c.
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Packet, DecodeError> {
+    /// Decodes a packet, checking its CRC32c. DATA payloads are slices of `bytes`: no copy.
+    pub(crate) fn decode(bytes: &Bytes) -> Result<Packet, DecodeError> {
         if bytes.len() < COMMON_HEADER {
             return Err(DecodeError::Truncated);
         }
@@ -371,7 +388,7 @@ impl Packet {
             // The last chunk's padding may be missing.
             let padding = (4 - length % 4) % 4;
             reader.take(padding.min(reader.0.len()))?;
-            chunks.push(decode_chunk(kind, flags, body)?);
+            chunks.push(decode_chunk(bytes, kind, flags, body)?);
         }
         Ok(Packet {
             source_port,
@@ -382,7 +399,8 @@ impl Packet {
     }
 }
 
-fn decode_chunk(kind: u8, flags: u8, body: &[u8]) -> Result<Chunk, DecodeError> {
+/// One chunk; `packet` is the buffer `body` lies in, for payloads to share.
+fn decode_chunk(packet: &Bytes, kind: u8, flags: u8, body: &[u8]) -> Result<Chunk, DecodeError> {
     let mut reader = Reader(body);
     Ok(match kind {
         kind::DATA => {
@@ -402,7 +420,13 @@ fn decode_chunk(kind: u8, flags: u8, body: &[u8]) -> Result<Chunk, DecodeError> 
                 end: flags & FLAG_END != 0,
                 unordered: flags & FLAG_UNORDERED != 0,
                 immediate: flags & FLAG_IMMEDIATE != 0,
-                payload: Bytes::copy_from_slice(reader.0),
+                // Shared with the packet when it is most of it; a small payload in a large
+                // packet is copied, so what a chunk keeps alive is at most twice its size.
+                payload: if reader.0.len() * 2 >= packet.len() {
+                    packet.slice_ref(reader.0)
+                } else {
+                    Bytes::copy_from_slice(reader.0)
+                },
             })
         }
         kind::INIT | kind::INIT_ACK => {
@@ -623,7 +647,43 @@ mod tests {
                 Chunk::CookieAck,
             ],
         };
-        assert_eq!(Packet::decode(&packet.encode()), Ok(packet));
+        assert_eq!(Packet::decode(&packet.encode().into()), Ok(packet));
+    }
+
+    #[test]
+    fn counted_lengths_match_what_is_encoded() {
+        let chunks = [
+            Chunk::Data(Data {
+                tsn: 1,
+                stream: 0,
+                ssn: 0,
+                ppid: 53,
+                begin: true,
+                end: true,
+                unordered: false,
+                immediate: false,
+                payload: Bytes::from_static(b"odd"),
+            }),
+            Chunk::Sack(Sack {
+                cumulative: 1,
+                a_rwnd: 2,
+                gaps: vec![(2, 3)],
+                duplicates: vec![9, 10],
+            }),
+            Chunk::ForwardTsn {
+                cumulative: 3,
+                streams: vec![(1, 1)],
+            },
+            Chunk::HeartbeatAck(Bytes::from_static(b"hello")),
+            Chunk::CookieEcho(Bytes::from_static(b"cookie!")),
+            Chunk::Shutdown { cumulative: 4 },
+            Chunk::CookieAck,
+        ];
+        for chunk in chunks {
+            let mut encoded = Vec::new();
+            chunk.encode(&mut encoded);
+            assert_eq!(chunk.encoded_len(), encoded.len(), "{chunk:?}");
+        }
     }
 
     #[test]
@@ -637,9 +697,9 @@ mod tests {
         .encode();
         let mut damaged = bytes.clone();
         damaged[12] ^= 1;
-        assert_eq!(Packet::decode(&damaged), Err(DecodeError::Checksum));
+        assert_eq!(Packet::decode(&damaged.into()), Err(DecodeError::Checksum));
         for len in 0..bytes.len() {
-            assert!(Packet::decode(&bytes[..len]).is_err());
+            assert!(Packet::decode(&Bytes::copy_from_slice(&bytes[..len])).is_err());
         }
         // A chunk whose length exceeds the packet, checksum fixed up.
         let mut long = bytes.clone();
@@ -647,6 +707,6 @@ mod tests {
         long[8..12].fill(0);
         let sum = crc32c(&long);
         long[8..12].copy_from_slice(&sum.to_le_bytes());
-        assert_eq!(Packet::decode(&long), Err(DecodeError::Truncated));
+        assert_eq!(Packet::decode(&long.into()), Err(DecodeError::Truncated));
     }
 }

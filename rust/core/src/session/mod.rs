@@ -567,7 +567,7 @@ impl Session {
         now: Instant,
         local: SocketAddr,
         remote: SocketAddr,
-        bytes: &[u8],
+        bytes: BytesMut,
     ) {
         let transport = TransportContext {
             local_addr: local,
@@ -586,7 +586,7 @@ impl Session {
                 let _ = self.agent.handle_read(TaggedBytesMut {
                     now,
                     transport,
-                    message: BytesMut::from(bytes),
+                    message: bytes,
                 });
                 self.drain_agent(now);
             }
@@ -599,7 +599,7 @@ impl Session {
                     self.route = Some((local, remote));
                 }
                 let events = match self.dtls.as_mut() {
-                    Some(dtls) => dtls.read(now, DTLS_PEER, None, BytesMut::from(bytes)),
+                    Some(dtls) => dtls.read(now, DTLS_PEER, None, bytes),
                     None => return,
                 };
                 match events {
@@ -676,7 +676,7 @@ impl Session {
             }
             EndpointEvent::ApplicationData(data) => {
                 if let Some(association) = self.sctp.as_mut() {
-                    association.handle_packet(now, &data);
+                    association.handle_packet(now, data.freeze());
                 }
                 self.drain_sctp(now);
             }
@@ -945,19 +945,19 @@ impl Session {
     pub(crate) fn poll_transmit(
         &mut self,
         now: Instant,
-    ) -> Option<(SocketAddr, SocketAddr, Vec<u8>)> {
+    ) -> Option<(SocketAddr, SocketAddr, BytesMut)> {
         let datagram = self.next_datagram(now)?;
         self.sent.0 += 1;
         self.sent.1 += datagram.2.len() as u64;
         Some(datagram)
     }
 
-    fn next_datagram(&mut self, now: Instant) -> Option<(SocketAddr, SocketAddr, Vec<u8>)> {
+    fn next_datagram(&mut self, now: Instant) -> Option<(SocketAddr, SocketAddr, BytesMut)> {
         if let Some(datagram) = self.agent.poll_write() {
             return Some((
                 datagram.transport.local_addr,
                 datagram.transport.peer_addr,
-                datagram.message.to_vec(),
+                datagram.message,
             ));
         }
         if self.dtls_connected
@@ -969,7 +969,7 @@ impl Session {
         }
         let record = self.dtls.as_mut()?.poll_transmit()?;
         let (local, remote) = self.route?;
-        Some((local, remote, record.message.to_vec()))
+        Some((local, remote, record.message))
     }
 
     pub(crate) fn poll_timeout(&mut self) -> Option<Instant> {

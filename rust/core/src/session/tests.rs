@@ -118,7 +118,14 @@ impl Pair {
             let mut moved = false;
             while let Some((from, to, bytes)) = self.ours.poll_transmit(now) {
                 moved = true;
-                self.to_theirs.send(now, Datagram { from, to, bytes });
+                self.to_theirs.send(
+                    now,
+                    Datagram {
+                        from,
+                        to,
+                        bytes: bytes.to_vec(),
+                    },
+                );
             }
             while let Some(datagram) = self.theirs.poll_write() {
                 moved = true;
@@ -146,8 +153,12 @@ impl Pair {
             }
             while let Some(datagram) = self.to_ours.poll_due(now) {
                 moved = true;
-                self.ours
-                    .handle_read(now, datagram.to, datagram.from, &datagram.bytes);
+                self.ours.handle_read(
+                    now,
+                    datagram.to,
+                    datagram.from,
+                    BytesMut::from(&datagram.bytes[..]),
+                );
             }
             while let Some((channel, data, is_string)) = self.ours.poll_message() {
                 self.our_received.push((channel, data.to_vec(), is_string));
