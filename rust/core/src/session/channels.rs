@@ -52,6 +52,16 @@ pub(crate) struct Channel {
     pub(crate) state: ChannelState,
 }
 
+impl Channel {
+    /// Closed for good. Its entry stays (indices are channel ids) but gives back its label and
+    /// protocol, which a peer may make up to 64 KiB each.
+    pub(crate) fn close(&mut self) {
+        self.state = ChannelState::Closed;
+        self.settings.label = String::new();
+        self.settings.protocol = String::new();
+    }
+}
+
 /// A DCEP message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Dcep {

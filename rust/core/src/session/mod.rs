@@ -58,6 +58,11 @@ use sdp::{LocalDescription, RemoteDescription};
 const DTLS_PEER: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 65535);
 
+/// Channels a session keeps track of over its life (closed ones stay, as indices are ids, but
+/// small), and the bytes of label and protocol a peer's channel may have.
+const MAX_CHANNELS: usize = 2048;
+const MAX_NAMES: usize = 4096;
+
 /// Settings of a session.
 pub(crate) struct SessionConfig {
     pub(crate) certificate: RTCCertificate,
@@ -555,7 +560,7 @@ impl Session {
             }
             (ChannelState::Closed, ..) => {}
             _ => {
-                channel.state = ChannelState::Closed;
+                channel.close();
                 self.events.push_back(SessionEvent::ChannelClosed(index));
             }
         }
@@ -755,7 +760,7 @@ impl Session {
     fn peer_closed(&mut self) {
         for index in 0..self.channels.len() {
             if self.channels[index].state != ChannelState::Closed {
-                self.channels[index].state = ChannelState::Closed;
+                self.channels[index].close();
                 self.events.push_back(SessionEvent::ChannelClosed(index));
             }
         }
@@ -779,7 +784,7 @@ impl Session {
             let _ = dtls.close(now);
         }
         for channel in &mut self.channels {
-            channel.state = ChannelState::Closed;
+            channel.close();
         }
         self.set_state(ConnectionState::Closed);
         self.state = ConnectionState::Closed;
@@ -874,9 +879,16 @@ impl Session {
                 label,
                 protocol,
             }) => {
-                // A peer may only open streams of its parity (RFC 8832 §6).
+                // A peer may only open streams of its parity (RFC 8832 §6), within the streams
+                // agreed, with names of a sane length and up to `MAX_CHANNELS` over the
+                // connection's life; anything else is left unanswered.
                 let theirs = if self.dtls_client { 1 } else { 0 };
-                if stream % 2 != theirs || self.channel_of(stream).is_some() {
+                if stream % 2 != theirs
+                    || stream >= self.config.sctp.streams
+                    || label.len() + protocol.len() > MAX_NAMES
+                    || self.channels.len() >= MAX_CHANNELS
+                    || self.channel_of(stream).is_some()
+                {
                     return;
                 }
                 self.channels.push(Channel {
@@ -933,7 +945,7 @@ impl Session {
         {
             association.reset_streams(now, &[stream]);
         }
-        channel.state = ChannelState::Closed;
+        channel.close();
         self.events.push_back(SessionEvent::ChannelClosed(index));
     }
 

@@ -413,3 +413,58 @@ fn a_certificate_that_does_not_match_the_fingerprint_fails_the_connection() {
             .contains(&SessionEvent::State(ConnectionState::Connected))
     );
 }
+
+#[test]
+fn a_peers_channel_with_outsized_names_is_not_taken_and_a_closed_one_gives_its_names_back() {
+    let now = Instant::now();
+    let mut pair = Pair::new(now, &NetworkConditions::default());
+    let _outsized = pair
+        .theirs
+        .create_data_channel(&"x".repeat(MAX_NAMES + 1), None)
+        .unwrap()
+        .id();
+    let _fine = pair.theirs.create_data_channel("chat", None).unwrap().id();
+    let offer = pair.theirs.create_offer(None).unwrap();
+    pair.theirs
+        .set_local_description(now, offer.clone())
+        .unwrap();
+    let answer = pair
+        .ours
+        .set_remote(now, &offer.sdp, true)
+        .unwrap()
+        .unwrap();
+    pair.theirs
+        .set_remote_description(now, RTCSessionDescription::answer(answer).unwrap())
+        .unwrap();
+    pair.exchange_candidates();
+    assert!(pair.until(Duration::from_secs(5), |pair| {
+        pair.our_events
+            .iter()
+            .any(|event| matches!(event, SessionEvent::RemoteChannel(_)))
+    }));
+    pair.until(Duration::from_millis(500), |_| false);
+    let taken: Vec<usize> = pair
+        .our_events
+        .iter()
+        .filter_map(|event| match event {
+            SessionEvent::RemoteChannel(index) => Some(*index),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(taken.len(), 1, "only the channel with a sane label");
+    assert_eq!(pair.ours.channel(taken[0]).unwrap().settings.label, "chat");
+    let now = pair.now;
+    pair.ours.close_channel(now, taken[0]);
+    assert!(pair.until(Duration::from_secs(2), |pair| {
+        pair.our_events
+            .contains(&SessionEvent::ChannelClosed(taken[0]))
+    }));
+    assert!(
+        pair.ours
+            .channel(taken[0])
+            .unwrap()
+            .settings
+            .label
+            .is_empty()
+    );
+}
